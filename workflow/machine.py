@@ -1,0 +1,102 @@
+"""The one shared ``transitions`` Machine that evaluates every participant's steps.
+
+A participant's row is loaded into a light :class:`StepModel`, attached to the machine for the
+duration of one step, and detached again: the database row stays the truth.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from collections.abc import Iterator
+from typing import Any
+
+from transitions import EventData, Machine
+
+from states.facts import Facts
+from states.programme import (
+    INITIAL_STATE,
+    STATE_NAMES,
+    TRANSITIONS,
+    Situation,
+    StepArgs,
+    refusals,
+    transition_for,
+)
+
+# transitions logs every attach and trigger at INFO; that is noise for an administrator.
+logging.getLogger("transitions").setLevel(logging.WARNING)
+
+
+class StepModel:
+    """One participant while a trigger is evaluated: situation in, new facts out."""
+
+    state: str
+
+    def __init__(self) -> None:
+        self.situation: Situation | None = None
+        self.args = StepArgs()
+        self.facts = Facts()
+
+    def load(self, situation: Situation, args: StepArgs) -> None:
+        self.situation = situation
+        self.args = args
+        self.facts = situation.facts
+        PROGRAMME_MACHINE.set_state(situation.state, model=self)
+
+    def rules_hold(self, event: EventData) -> bool:
+        assert self.situation is not None
+        return not refusals(event.event.name, self.situation, self.args)
+
+    def record_facts(self, event: EventData) -> None:
+        assert self.situation is not None
+        transition = transition_for(event.event.name, self.situation.state)
+        if transition is not None:
+            self.facts = transition.effect(self.situation, self.args)
+
+    def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts]:
+        """Fire ``trigger`` for the participant in ``situation``; return (state, facts).
+
+        The caller has already checked :func:`states.programme.refusals`; a ``False`` from the
+        machine here would mean the two disagree, which is a bug, not a refusal.
+        """
+        self.load(situation, args)
+        fired: Any = self.trigger(trigger)  # type: ignore[attr-defined]
+        if not fired:
+            raise RuntimeError(f"the machine refused {trigger} from {situation.state}")
+        return self.state, self.facts
+
+
+def _build_machine() -> Machine:
+    machine = Machine(
+        model=None,
+        states=list(STATE_NAMES),
+        initial=INITIAL_STATE,
+        auto_transitions=False,
+        send_event=True,
+        ignore_invalid_triggers=False,
+    )
+    for transition in TRANSITIONS:
+        machine.add_transition(
+            transition.trigger,
+            list(transition.sources),
+            transition.dest,
+            conditions="rules_hold",
+            before="record_facts",
+        )
+    return machine
+
+
+PROGRAMME_MACHINE = _build_machine()
+
+
+@contextlib.contextmanager
+def attached() -> Iterator[StepModel]:
+    """A model attached to the shared machine for one step, or for one batch of steps in which
+    it carries one participant after another (attaching costs far more than firing)."""
+    model = StepModel()
+    PROGRAMME_MACHINE.add_model(model, initial=INITIAL_STATE)
+    try:
+        yield model
+    finally:
+        PROGRAMME_MACHINE.remove_model(model)

@@ -1,0 +1,221 @@
+"""Turning a rule and a participant into outbox rows: who receives it, in which language, with
+which facts in the template's context."""
+
+from __future__ import annotations
+
+import hashlib
+import os
+from datetime import date, datetime, timedelta
+from typing import Any
+
+from states.programme import DAY_THEMES, obligation_due
+from states.rules import local_moment
+from workflow.records import CohortRow, ParticipantRow, Step
+
+DEFAULT_SENDER_ADDRESS = "kursus@lps.invalid"
+SENDER_NAME = "Kursussekretariatet, Leder på spring"
+
+
+def sender_for(cohort: CohortRow | None) -> str:
+    address = os.environ.get("LPS_MAIL_FROM") or (cohort.admin_email if cohort else None)
+    return f"{SENDER_NAME} <{address or DEFAULT_SENDER_ADDRESS}>"
+
+
+def cohort_context(cohort: CohortRow) -> dict[str, Any]:
+    return {
+        "code": cohort.code,
+        "name": cohort.name,
+        "venue": cohort.venue or "",
+        "admin_email": cohort.admin_email or DEFAULT_SENDER_ADDRESS,
+        "jti_link": cohort.jti_link,
+        "articles": list(cohort.articles),
+        "max_absences": cohort.max_absences,
+        "days": [day_context(cohort, number) for number in range(1, 6)],
+    }
+
+
+def day_context(cohort: CohortRow, number: int) -> dict[str, Any]:
+    day = cohort.days[number - 1]
+    theme_da, theme_en = DAY_THEMES[number - 1]
+    return {
+        "number": number,
+        "date": day,
+        "starts_at": local_moment(day, cohort.send_hour),
+        "theme_da": theme_da,
+        "theme_en": theme_en,
+    }
+
+
+def _address(name: str, email: str) -> str:
+    return f"{name} <{email}>"
+
+
+def recipients(row: ParticipantRow, cohort: CohortRow, role: str) -> tuple[str, str] | None:
+    """(name, email) of a role for this participant, or ``None`` when there is nobody."""
+    if role == "participant":
+        return row.name, row.email
+    if role == "manager":
+        return row.manager_name, row.manager_email
+    if role == "host":
+        host = row.facts.host
+        return (host.name, host.email) if host else None
+    if role == "admin":
+        return ("Kursussekretariatet", cohort.admin_email) if cohort.admin_email else None
+    raise KeyError(role)
+
+
+def rule_extras(rule: str, step: Step, occurrence: int) -> dict[str, Any]:
+    """The rule-specific part of a template's context."""
+    cohort = step.cohort
+    plan = cohort.plan
+    facts = step.facts
+    extras: dict[str, Any] = {}
+    if rule == "welcome":
+        extras["due"] = {"manager_conversation": obligation_due("manager_conversation", plan)}
+    elif rule.startswith("manager_conversation"):
+        extras["due"] = obligation_due("manager_conversation", plan)
+    elif rule.startswith("jti"):
+        extras["due"] = obligation_due("jti", plan)
+        extras["jti_link"] = step.row.jti_link or cohort.jti_link
+        extras["articles"] = list(cohort.articles)
+    elif rule == "day_reminder":
+        extras["day"] = day_context(cohort, occurrence)
+    elif rule == "homework_reminder":
+        extras["day"] = day_context(cohort, 3)
+    elif rule == "speech_reminder":
+        extras["day"] = day_context(cohort, 5)
+    elif rule in (
+        "host_letter",
+        "host_missing",
+        "career_visit_reminder",
+        "career_visit_escalation",
+    ):
+        extras["due"] = obligation_due("career_visit", plan)
+        if facts.host is not None:
+            extras["host"] = {
+                "name": facts.host.name,
+                "email": facts.host.email,
+                "role": facts.host.role,
+                "municipality": facts.host.municipality,
+            }
+    elif rule == "absence_notice":
+        record = facts.days[occurrence]
+        extras["absence"] = {
+            "day": occurrence,
+            "date": record.on,
+            "reason": record.reason or "",
+            "absences": facts.absences,
+            "max_absences": cohort.max_absences,
+        }
+    elif rule == "certificate":
+        extras["certificate"] = {
+            "issued_on": facts.certified or step.now.date(),
+            "code": certificate_code(step.row.id, facts.certified),
+        }
+        extras["goals"] = list(facts.goals)
+    elif rule == "closing_reminder":
+        extras["certified_on"] = facts.certified
+    return extras
+
+
+def certificate_code(participant_id: int, issued_on: date | None) -> str:
+    """A short, stable verification code for a participant's certificate."""
+    secret = os.environ.get("LPS_CERTIFICATE_SECRET", "leder-paa-spring")
+    digest = hashlib.sha256(f"{secret}:{participant_id}:{issued_on}".encode()).hexdigest()
+    return f"LPS-{participant_id}-{digest[:8].upper()}"
+
+
+def queue(
+    step: Step,
+    rule: str,
+    roles: tuple[str, ...],
+    *,
+    occurrence: int = 0,
+    extras: dict[str, Any] | None = None,
+) -> list[str]:
+    """Render ``rule`` for each role and add the outbox rows to the step. Returns the roles
+    that were queued (a role with nobody behind it, e.g. no admin email, is left out)."""
+    from notifications.render import render
+
+    row, cohort = step.row, step.cohort
+    base = {
+        "participant": {
+            "name": row.name,
+            "email": row.email,
+            "municipality": row.municipality,
+            "workplace": row.workplace or "",
+            "language": row.language,
+        },
+        "manager": {"name": row.manager_name, "email": row.manager_email},
+        "cohort": cohort_context(cohort),
+    }
+    base.update(rule_extras(rule, step, occurrence))
+    if extras:
+        base.update(extras)
+    queued: list[str] = []
+    for role in roles:
+        who = recipients(row, cohort, role)
+        if who is None:
+            continue
+        language = row.language if role == "participant" else "da"
+        context = {**base, "recipient": {"role": role, "name": who[0], "email": who[1]}}
+        rendered = render(rule, language, context)
+        step.outbox.append(
+            outbox_row(
+                key=f"{row.id}:{rule}:{role}:{occurrence}",
+                participant_id=row.id,
+                rule=rule,
+                occurrence=str(occurrence),
+                role=role,
+                recipient=_address(*who),
+                sender=sender_for(cohort),
+                subject=rendered.subject,
+                text=rendered.text,
+                html=rendered.html,
+                now=step.now,
+            )
+        )
+        queued.append(role)
+    return queued
+
+
+def outbox_row(
+    *,
+    key: str,
+    participant_id: int | None,
+    rule: str,
+    occurrence: str,
+    role: str,
+    recipient: str,
+    sender: str,
+    subject: str,
+    text: str,
+    html: str,
+    now: datetime,
+    attachment: tuple[str, str, bytes] | None = None,
+) -> dict[str, Any]:
+    return {
+        "key": key,
+        "participant_id": participant_id,
+        "rule": rule,
+        "occurrence": occurrence,
+        "recipient_role": role,
+        "recipient": recipient,
+        "sender": sender,
+        "subject": subject,
+        "body_text": text,
+        "body_html": html,
+        "attachment_name": attachment[0] if attachment else None,
+        "attachment_type": attachment[1] if attachment else None,
+        "attachment": attachment[2] if attachment else None,
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": now,
+        "created_at": now,
+    }
+
+
+def retry_delay(attempts: int) -> timedelta:
+    """Back-off after ``attempts`` failed sends: 1, 5, 30 minutes, then 2 hours."""
+    steps = (1, 5, 30, 120)
+    return timedelta(minutes=steps[min(attempts, len(steps)) - 1])

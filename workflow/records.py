@@ -1,0 +1,323 @@
+"""Rows as the engine reads them, and the unit of work that writes one participant's step."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any, cast
+
+from sqlalchemy import Row, Table, and_, bindparam, select, update
+from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy.engine import Connection
+
+from states.facts import Facts
+from states.programme import FINAL_STATES, CohortPlan, Situation
+from states.rules import DueMoment
+from workflow.audit import entry_hash, note_digest
+from workflow.models import AuditEntry, Cohort, Deadline, OutboxMessage, Participant
+
+COHORTS = cast(Table, Cohort.__table__)
+PARTICIPANTS = cast(Table, Participant.__table__)
+AUDIT = cast(Table, AuditEntry.__table__)
+DEADLINES = cast(Table, Deadline.__table__)
+OUTBOX = cast(Table, OutboxMessage.__table__)
+
+
+@dataclass(frozen=True)
+class CohortRow:
+    id: int
+    code: str
+    name: str
+    days: tuple[date, date, date, date, date]
+    venue: str | None
+    admin_email: str | None
+    max_absences: int
+    send_hour: int
+    jti_link: str | None
+    articles: list[dict[str, str]]
+    schedule_sequence: int
+
+    @property
+    def plan(self) -> CohortPlan:
+        return CohortPlan(self.code, self.days, self.max_absences, self.send_hour)
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> CohortRow:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            code=m["code"],
+            name=m["name"],
+            days=(m["day_1"], m["day_2"], m["day_3"], m["day_4"], m["day_5"]),
+            venue=m["venue"],
+            admin_email=m["admin_email"],
+            max_absences=m["max_absences"],
+            send_hour=m["send_hour"],
+            jti_link=m["jti_link"],
+            articles=list(m["articles"] or []),
+            schedule_sequence=m["schedule_sequence"],
+        )
+
+
+@dataclass(frozen=True)
+class ParticipantRow:
+    id: int
+    cohort_id: int
+    name: str
+    email: str
+    municipality: str
+    workplace: str | None
+    language: str
+    manager_name: str
+    manager_email: str
+    jti_link: str | None
+    state: str
+    version: int
+    definition_version: str
+    facts: Facts
+    audit_seq: int
+    audit_head: str
+    network_group: int | None
+    deferred_from_id: int | None
+    created_at: datetime
+    erased_at: datetime | None
+
+    @classmethod
+    def from_row(cls, row: Row[Any]) -> ParticipantRow:
+        m = row._mapping
+        return cls(
+            id=m["id"],
+            cohort_id=m["cohort_id"],
+            name=m["name"],
+            email=m["email"],
+            municipality=m["municipality"],
+            workplace=m["workplace"],
+            language=m["language"],
+            manager_name=m["manager_name"],
+            manager_email=m["manager_email"],
+            jti_link=m["jti_link"],
+            state=m["state"],
+            version=m["version"],
+            definition_version=m["definition_version"],
+            facts=Facts.from_json(m["facts"]),
+            audit_seq=m["audit_seq"],
+            audit_head=m["audit_head"],
+            network_group=m["network_group"],
+            deferred_from_id=m["deferred_from_id"],
+            created_at=m["created_at"],
+            erased_at=m["erased_at"],
+        )
+
+
+def load_cohorts(conn: Connection, ids: set[int]) -> dict[int, CohortRow]:
+    rows = conn.execute(select(COHORTS).where(COHORTS.c.id.in_(ids))).all()
+    return {row.id: CohortRow.from_row(row) for row in rows}
+
+
+@dataclass
+class Step:
+    """Everything one participant's step writes, gathered before one transaction writes it.
+
+    The state, the facts, the version, the audit entries, the deadlines and the outbox rows go
+    to the database together, or none of them do.
+    """
+
+    row: ParticipantRow
+    cohort: CohortRow
+    now: datetime
+    actor: str
+    state: str = ""
+    facts: Facts = field(default_factory=Facts)
+    seq: int = 0
+    head: str = ""
+    audit: list[dict[str, Any]] = field(default_factory=list)
+    deadlines: list[dict[str, Any]] = field(default_factory=list)
+    outbox: list[dict[str, Any]] = field(default_factory=list)
+    resolved_deadlines: list[tuple[int, str, str]] = field(default_factory=list)
+    host_deadline: DueMoment | None = None
+
+    def __post_init__(self) -> None:
+        self.state = self.row.state
+        self.facts = self.row.facts
+        self.seq = self.row.audit_seq
+        self.head = self.row.audit_head
+
+    def situation(self) -> Situation:
+        return Situation(self.state, self.facts, self.cohort.plan, self.row.municipality, self.now)
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.audit or self.resolved_deadlines or self.outbox)
+
+    @property
+    def finished(self) -> bool:
+        return self.state in FINAL_STATES
+
+    def record(
+        self,
+        event: str,
+        from_state: str | None,
+        to_state: str,
+        note: str | None = None,
+        data: dict[str, Any] | None = None,
+    ) -> dict[str, Any]:
+        """Append one audit entry, chained to the one before it."""
+        self.seq += 1
+        data = data or {}
+        digest = note_digest(note)
+        new_hash = entry_hash(
+            prev_hash=self.head,
+            participant_id=self.row.id,
+            seq=self.seq,
+            at=self.now,
+            actor=self.actor,
+            event=event,
+            from_state=from_state,
+            to_state=to_state,
+            digest=digest,
+            data=data,
+        )
+        entry = {
+            "participant_id": self.row.id,
+            "seq": self.seq,
+            "at": self.now,
+            "actor": self.actor,
+            "event": event,
+            "from_state": from_state,
+            "to_state": to_state,
+            "note": note,
+            "note_digest": digest,
+            "data": data,
+            "prev_hash": self.head,
+            "hash": new_hash,
+        }
+        self.head = new_hash
+        self.audit.append(entry)
+        return entry
+
+    def schedule(self, moments: list[DueMoment]) -> None:
+        for moment in moments:
+            self.deadlines.append(
+                {
+                    "participant_id": self.row.id,
+                    "rule": moment.rule,
+                    "occurrence": moment.occurrence,
+                    "due_at": moment.due_at,
+                    "expires_at": moment.expires_at,
+                    "status": "pending",
+                }
+            )
+
+
+def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str, Any]]) -> None:
+    """Insert rows, skipping any whose unique key is already there (idempotent queueing)."""
+    if not rows:
+        return
+    dialect = conn.dialect.name
+    if dialect == "postgresql":
+        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
+    elif dialect == "sqlite":
+        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
+    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
+        conn.execute(table.insert(), rows)
+
+
+def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
+    """Write every step in the current transaction. Returns the steps whose participant was
+    changed by someone else since it was read; nothing of those is written."""
+    conflicts: list[Step] = []
+    written: list[Step] = []
+    for step in steps:
+        if not step.changed:
+            continue
+        result = conn.execute(
+            update(PARTICIPANTS)
+            .where(
+                and_(PARTICIPANTS.c.id == step.row.id, PARTICIPANTS.c.version == step.row.version)
+            )
+            .values(
+                state=step.state,
+                facts=step.facts.to_json(),
+                version=step.row.version + 1,
+                audit_seq=step.seq,
+                audit_head=step.head,
+                updated_at=step.now,
+            )
+        )
+        if result.rowcount != 1:
+            conflicts.append(step)
+            continue
+        written.append(step)
+    audit_rows = [entry for step in written for entry in step.audit]
+    if audit_rows:
+        conn.execute(AUDIT.insert(), audit_rows)
+    deadline_rows = [row for step in written for row in step.deadlines]
+    insert_ignoring_duplicates(conn, DEADLINES, deadline_rows)
+    resolved = [
+        {"b_id": deadline_id, "b_status": status, "b_outcome": outcome, "b_at": step.now}
+        for step in written
+        for deadline_id, status, outcome in step.resolved_deadlines
+    ]
+    if resolved:
+        conn.execute(
+            update(DEADLINES)
+            .where(DEADLINES.c.id == bindparam("b_id"))
+            .values(
+                status=bindparam("b_status"),
+                outcome=bindparam("b_outcome"),
+                resolved_at=bindparam("b_at"),
+            ),
+            resolved,
+        )
+    for step in written:
+        if step.host_deadline is not None:
+            _upsert_host_letter(conn, step)
+        if step.finished:
+            _cancel_pending(conn, step)
+    insert_ignoring_duplicates(conn, OUTBOX, [row for step in written for row in step.outbox])
+    return conflicts
+
+
+def _upsert_host_letter(conn: Connection, step: Step) -> None:
+    moment = step.host_deadline
+    assert moment is not None
+    existing = conn.execute(
+        select(DEADLINES.c.id, DEADLINES.c.status).where(
+            DEADLINES.c.participant_id == step.row.id, DEADLINES.c.rule == moment.rule
+        )
+    ).first()
+    if existing is None:
+        conn.execute(
+            DEADLINES.insert(),
+            [
+                {
+                    "participant_id": step.row.id,
+                    "rule": moment.rule,
+                    "occurrence": moment.occurrence,
+                    "due_at": moment.due_at,
+                    "expires_at": moment.expires_at,
+                    "status": "pending",
+                }
+            ],
+        )
+    elif existing.status == "pending":
+        conn.execute(
+            update(DEADLINES).where(DEADLINES.c.id == existing.id).values(due_at=moment.due_at)
+        )
+
+
+def _cancel_pending(conn: Connection, step: Step) -> None:
+    conn.execute(
+        update(DEADLINES)
+        .where(DEADLINES.c.participant_id == step.row.id, DEADLINES.c.status == "pending")
+        .values(status="cancelled", resolved_at=step.now, outcome=f"participant {step.state}")
+    )
+    conn.execute(
+        update(OUTBOX)
+        .where(
+            OUTBOX.c.participant_id == step.row.id,
+            OUTBOX.c.status == "pending",
+            OUTBOX.c.rule.not_in(("withdrawal_notice", "certificate")),
+        )
+        .values(status="dropped", last_error=f"participant {step.state} before delivery")
+    )
