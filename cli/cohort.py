@@ -1,0 +1,144 @@
+"""``lps cohort``: cohorts and their five teaching days."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from cli.app import App
+from cli.output import echo_json, table
+from cli.params import DATE, DATE_LIST
+
+
+@click.group()
+def cohort() -> None:
+    """Create, list, show and reschedule cohorts."""
+
+
+@cohort.command("create")
+@click.argument("code")
+@click.option(
+    "--name", required=True, help="The cohort's name, e.g. 'Leder på spring, forår 2027'."
+)
+@click.option(
+    "--days", required=True, type=DATE_LIST, help="The five teaching days, comma-separated."
+)
+@click.option("--venue", help="Where the teaching days take place.")
+@click.option("--admin-email", help="The course administration's address: alerts and digests.")
+@click.option(
+    "--max-absences",
+    type=int,
+    default=0,
+    show_default=True,
+    help="Absent days the certificate allows.",
+)
+@click.option(
+    "--send-hour",
+    type=click.IntRange(0, 23),
+    default=9,
+    show_default=True,
+    help="Local hour at which timed rules send.",
+)
+@click.option("--jti-link", help="The JTI questionnaire link for everyone in the cohort.")
+@click.option(
+    "--article",
+    "articles",
+    multiple=True,
+    metavar="TITLE|URL",
+    help="An article sent with the JTI invitation (repeatable).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print the cohort as JSON.")
+@click.pass_obj
+def create(
+    app: App,
+    code: str,
+    name: str,
+    days: list[date],
+    venue: str | None,
+    admin_email: str | None,
+    max_absences: int,
+    send_hour: int,
+    jti_link: str | None,
+    articles: tuple[str, ...],
+    as_json: bool,
+) -> None:
+    """Create cohort CODE with its five teaching days."""
+    parsed = []
+    for article in articles:
+        title, _, url = article.partition("|")
+        if not title.strip() or not url.strip():
+            raise click.BadParameter(f"'{article}' must be TITLE|URL", param_hint="'--article'")
+        parsed.append({"title": title.strip(), "url": url.strip()})
+    view = app.workflow().create_cohort(
+        code,
+        name=name,
+        days=days,
+        venue=venue,
+        admin_email=admin_email,
+        max_absences=max_absences,
+        send_hour=send_hour,
+        jti_link=jti_link,
+        articles=parsed,
+    )
+    if as_json:
+        echo_json(view.as_json())
+        return
+    click.echo(
+        f"Created cohort {view.code} ({view.name}): " + ", ".join(d.isoformat() for d in view.days)
+    )
+
+
+@cohort.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def list_(app: App, as_json: bool) -> None:
+    """All cohorts, by first teaching day."""
+    views = app.workflow().cohorts()
+    if as_json:
+        echo_json([v.as_json() for v in views])
+        return
+    table(
+        ["code", "name", "day 1", "day 5", "venue", "participants"],
+        [(v.code, v.name, v.days[0], v.days[4], v.venue, v.participants) for v in views],
+    )
+
+
+@cohort.command("show")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def show(app: App, code: str, as_json: bool) -> None:
+    """One cohort: its days, settings and participants per state."""
+    from states.programme import DAY_THEMES, STATE_BY_NAME
+
+    view = app.workflow().cohort(code)
+    if as_json:
+        echo_json(view.as_json())
+        return
+    click.echo(f"Cohort {view.code}: {view.name}")
+    click.echo(f"Venue: {view.venue or '-'}    Admin: {view.admin_email or '-'}")
+    click.echo(
+        f"Absences allowed: {view.max_absences}    Timed rules send at {view.send_hour:02d}:00"
+    )
+    for number, (day, (theme, _)) in enumerate(zip(view.days, DAY_THEMES, strict=True), start=1):
+        click.echo(f"  Day {number}: {day.isoformat()}  {theme}")
+    click.echo(f"Participants: {view.participants}")
+    for state, count in view.by_state.items():
+        click.echo(f"  {state:<28} {count:>5}  {STATE_BY_NAME[state].label_da}")
+
+
+@cohort.command("reschedule")
+@click.argument("code")
+@click.option(
+    "--day", "day", type=click.IntRange(1, 5), required=True, help="Which teaching day (1-5)."
+)
+@click.argument("new_date", metavar="DATE", type=DATE)
+@click.pass_obj
+def reschedule(app: App, code: str, day: int, new_date: date) -> None:
+    """Move teaching day N of cohort CODE to DATE; pending deadlines follow."""
+    view = app.workflow().reschedule(code, day, new_date)
+    click.echo(
+        f"Cohort {view.code}: day {day} is now {new_date.isoformat()}; "
+        "pending reminders were moved with it."
+    )

@@ -1,0 +1,54 @@
+"""``lps history``."""
+
+from __future__ import annotations
+
+import csv
+import sys
+
+import click
+
+from cli.app import App
+from cli.output import echo_json, local, table
+
+
+@click.command()
+@click.argument("participant")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["table", "json", "csv"]),
+    default="table",
+    show_default=True,
+)
+@click.pass_obj
+def history(app: App, participant: str, fmt: str) -> None:
+    """PARTICIPANT's audit trail, oldest first."""
+    entries = app.workflow().history(participant)
+    if fmt == "json":
+        echo_json([e.as_json() for e in entries])
+        return
+    if fmt == "csv":
+        from workflow.exports import safe_cell
+
+        writer = csv.writer(sys.stdout)
+        writer.writerow(["seq", "at", "actor", "event", "from_state", "to_state", "note"])
+        for e in entries:
+            writer.writerow(
+                [
+                    e.seq,
+                    e.at.isoformat(),
+                    safe_cell(e.actor),
+                    e.event,
+                    e.from_state or "",
+                    e.to_state,
+                    safe_cell(e.note or ""),
+                ]
+            )
+        return
+    table(
+        ["#", "at (Copenhagen)", "actor", "event", "from", "to", "note"],
+        [
+            (e.seq, local(e.at), e.actor, e.event, e.from_state or "-", e.to_state, e.note or "")
+            for e in entries
+        ],
+    )

@@ -1,0 +1,111 @@
+"""The ``lps`` command: a thin layer over :mod:`workflow`.
+
+Only click is imported at start-up; each command's module, and the engine behind it, is
+imported when that command runs, so ``lps --help`` stays instant.
+"""
+
+from __future__ import annotations
+
+import importlib
+import sys
+from typing import Any
+
+import click
+
+from cli.app import App, LpsClickError
+
+# name -> (module, attribute, one-line help). The help lives here so that listing the
+# commands does not import them.
+COMMANDS: dict[str, tuple[str, str, str]] = {
+    "init": ("cli.init", "init", "Create or upgrade the database schema (safe to run again)."),
+    "demo": ("cli.demo", "demo", "Walk a demo cohort through the whole programme."),
+    "cohort": ("cli.cohort", "cohort", "Create, list, show and reschedule cohorts."),
+    "participant": (
+        "cli.participant",
+        "participant",
+        "Enrol, list, show, import and export participants.",
+    ),
+    "host": ("cli.host", "host", "Register the host of a participant's career visit."),
+    "advance": ("cli.advance", "advance", "Fire a trigger for a participant or a whole cohort."),
+    "waive": ("cli.waive", "waive", "Waive an obligation, with a reason."),
+    "triggers": (
+        "cli.triggers",
+        "triggers",
+        "Which triggers are possible now, and why the others are not.",
+    ),
+    "history": ("cli.history", "history", "A participant's audit trail."),
+    "diagram": ("cli.diagram", "diagram", "Draw the programme as a state diagram."),
+    "remind": (
+        "cli.remind",
+        "remind",
+        "Run the deadline sweep once: timed triggers, reminders, delivery.",
+    ),
+    "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
+    "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
+    "audit": ("cli.audit", "audit", "Verify the hash-chained audit trail."),
+}
+
+
+class LazyGroup(click.Group):
+    """A group whose subcommands are imported only when they run."""
+
+    def __init__(self, *args: Any, lazy: dict[str, tuple[str, str, str]], **kwargs: Any):
+        super().__init__(*args, **kwargs)
+        self.lazy = lazy
+
+    def list_commands(self, ctx: click.Context) -> list[str]:
+        return sorted({*super().list_commands(ctx), *self.lazy})
+
+    def get_command(self, ctx: click.Context, cmd_name: str) -> click.Command | None:
+        if cmd_name in self.lazy:
+            module_name, attribute, _ = self.lazy[cmd_name]
+            command: click.Command = getattr(importlib.import_module(module_name), attribute)
+            return command
+        return super().get_command(ctx, cmd_name)
+
+    def format_commands(self, ctx: click.Context, formatter: click.HelpFormatter) -> None:
+        rows = [(name, self.lazy[name][2]) for name in self.list_commands(ctx) if name in self.lazy]
+        if rows:
+            with formatter.section("Commands"):
+                formatter.write_dl(rows)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except LpsClickError:
+            raise
+        except Exception as exc:
+            translated = App.translate(exc)
+            if translated is None:
+                raise
+            raise translated from None
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy=COMMANDS,
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.option(
+    "--db",
+    "db_url",
+    metavar="URL",
+    envvar="LPS_DATABASE_URL",
+    help="Database URL (env LPS_DATABASE_URL; default: sqlite:///lps.db in this folder).",
+)
+@click.option("--actor", metavar="NAME", help="Who the audit trail names (default: your user).")
+@click.version_option(package_name="lps", prog_name="lps")
+@click.pass_context
+def cli(ctx: click.Context, db_url: str | None, actor: str | None) -> None:
+    """lps: the "Leder på spring" programme engine.
+
+    Each participant moves through explicit states, from enrolment to a certificate and a
+    closing conversation. Guards keep the programme's rules, deadlines send reminders, and
+    every step is audited.
+    """
+    ctx.obj = App(db_url=db_url, actor=actor)
+
+
+def main() -> None:
+    """Console entry point."""
+    sys.exit(cli.main(prog_name="lps"))  # pragma: no cover

@@ -1,0 +1,56 @@
+"""Printing: rich tables in a terminal, plain aligned text when piped, JSON on request."""
+
+from __future__ import annotations
+
+import json
+import sys
+from collections.abc import Sequence
+from datetime import date, datetime
+from typing import Any
+
+import click
+
+
+def is_terminal() -> bool:
+    return sys.stdout.isatty()
+
+
+def echo_json(data: Any) -> None:
+    click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
+
+
+def _default(value: Any) -> str:
+    if isinstance(value, datetime | date):
+        return value.isoformat()
+    raise TypeError(f"cannot serialise {type(value).__name__}")
+
+
+def table(
+    headers: Sequence[str], rows: Sequence[Sequence[Any]], *, title: str | None = None
+) -> None:
+    """A table: boxed with rich in a terminal, plain columns otherwise."""
+    cells = [["" if value is None else str(value) for value in row] for row in rows]
+    if is_terminal():
+        from rich.console import Console
+        from rich.table import Table
+
+        rich_table = Table(*headers, title=title, header_style="bold")
+        for row in cells:
+            rich_table.add_row(*row)
+        Console().print(rich_table)
+        return
+    if title:
+        click.echo(title)
+    widths = [len(h) for h in headers]
+    for row in cells:
+        widths = [max(w, len(c)) for w, c in zip(widths, row, strict=True)]
+    click.echo("  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)).rstrip())
+    for row in cells:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(row, widths, strict=True)).rstrip())
+
+
+def local(moment: datetime) -> str:
+    """A moment as Copenhagen wall-clock time."""
+    from states.programme import LOCAL_TZ
+
+    return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")
