@@ -1,0 +1,163 @@
+"""Render a notification (subject, plain text and HTML) from its Danish or English templates."""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass
+from datetime import date, datetime
+from functools import cache
+from typing import Any
+
+from jinja2 import (
+    Environment,
+    PackageLoader,
+    StrictUndefined,
+    pass_context,
+    select_autoescape,
+)
+from jinja2.runtime import Context
+
+from notifications.dates import LANGUAGES, check_language, format_date, format_datetime, format_time
+
+RULES: tuple[str, ...] = (
+    "welcome",
+    "manager_conversation_reminder",
+    "jti_invitation",
+    "manager_conversation_escalation",
+    "jti_reminder",
+    "jti_escalation",
+    "day_reminder",
+    "host_letter",
+    "host_missing",
+    "homework_reminder",
+    "career_visit_reminder",
+    "career_visit_escalation",
+    "speech_reminder",
+    "absence_notice",
+    "certificate",
+    "closing_reminder",
+    "withdrawal_notice",
+    "group_announcement",
+    "admin_digest",
+)
+
+_COMMON_KEYS: tuple[str, ...] = ("participant", "manager", "cohort", "recipient")
+_RULE_KEYS: dict[str, tuple[str, ...]] = {
+    "welcome": ("due",),
+    "manager_conversation_reminder": ("due",),
+    "manager_conversation_escalation": ("due",),
+    "jti_invitation": ("jti_link", "articles", "due"),
+    "jti_reminder": ("jti_link", "due"),
+    "jti_escalation": ("jti_link", "due"),
+    "day_reminder": ("day",),
+    "host_letter": ("host", "due"),
+    "host_missing": ("due",),
+    "career_visit_reminder": ("due",),
+    "career_visit_escalation": ("due",),
+    "homework_reminder": ("day",),
+    "speech_reminder": ("day",),
+    "absence_notice": ("absence",),
+    "certificate": ("certificate", "goals"),
+    "closing_reminder": ("certified_on",),
+    "withdrawal_notice": ("reason",),
+    "group_announcement": ("group",),
+}
+_DIGEST_KEYS: tuple[str, ...] = ("recipient", "week_of", "cohorts", "failed")
+_BLANK_LINES = re.compile(r"\n{3,}")
+
+
+@dataclass(frozen=True)
+class Rendered:
+    """One rendered message: a one-line subject, a plain-text part and an HTML part."""
+
+    subject: str
+    text: str
+    html: str
+
+
+@pass_context
+def _date_filter(ctx: Context, value: date) -> str:
+    return format_date(value, ctx["language"])
+
+
+@pass_context
+def _datetime_filter(ctx: Context, value: datetime) -> str:
+    return format_datetime(value, ctx["language"])
+
+
+@pass_context
+def _time_filter(ctx: Context, value: datetime) -> str:
+    return format_time(value, ctx["language"])
+
+
+def _week_filter(value: date) -> int:
+    return value.isocalendar().week
+
+
+@cache
+def _environment() -> Environment:
+    env = Environment(
+        loader=PackageLoader("notifications", "templates"),
+        autoescape=select_autoescape(["html"]),
+        undefined=StrictUndefined,
+        trim_blocks=True,
+        lstrip_blocks=True,
+        keep_trailing_newline=True,
+    )
+    env.filters["date"] = _date_filter
+    env.filters["datetime"] = _datetime_filter
+    env.filters["time"] = _time_filter
+    env.filters["week"] = _week_filter
+    return env
+
+
+def required_keys(rule: str) -> tuple[str, ...]:
+    """Return the top-level context keys that ``rule`` needs; raise ``KeyError`` if unknown."""
+    if rule == "admin_digest":
+        return _DIGEST_KEYS
+    if rule not in _RULE_KEYS:
+        raise KeyError(f"unknown notification rule {rule!r}; known rules: {', '.join(RULES)}")
+    return _COMMON_KEYS + _RULE_KEYS[rule]
+
+
+def _variables(rule: str, language: str, context: Mapping[str, Any]) -> dict[str, Any]:
+    missing = [key for key in required_keys(rule) if key not in context]
+    if missing:
+        raise KeyError(f"context for rule {rule!r} lacks: {', '.join(missing)}")
+    variables = dict(context)
+    variables["language"] = language
+    cohort = context.get("cohort")
+    if cohort is not None:
+        variables["days"] = sorted(cohort["days"], key=lambda day: day["number"])
+        variables["contact_email"] = cohort["admin_email"]
+    else:
+        variables["contact_email"] = context["recipient"]["email"]
+    return variables
+
+
+def _clean_text(text: str) -> str:
+    lines = [line.rstrip() for line in text.strip().split("\n")]
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)) + "\n"
+
+
+def render(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
+    """Render ``rule`` in ``language`` ("da" or "en") with ``context``.
+
+    Raises ``KeyError`` for an unknown rule or a missing context key and ``ValueError`` for an
+    unknown language. The text part quotes the context verbatim; the HTML part escapes it.
+    Templates also see ``language``, ``subject``, ``contact_email`` (the cohort's admin email,
+    or the recipient's for ``admin_digest``) and ``days`` (the cohort's days in order).
+    """
+    check_language(language)
+    variables = _variables(rule, language, context)
+    env = _environment()
+    prefix = f"{language}/{rule}"
+    subject = " ".join(env.get_template(f"{prefix}.subject.txt").render(variables).split())
+    variables["subject"] = subject
+    text = _clean_text(env.get_template(f"{prefix}.txt").render(variables))
+    html = env.get_template(f"{prefix}.html").render(variables).strip() + "\n"
+    return Rendered(subject=subject, text=text, html=html)
+
+
+__all__ = ["LANGUAGES", "RULES", "Rendered", "render", "required_keys"]
