@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import Any, TypeVar
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -55,6 +55,7 @@ from workflow.records import (
     AUDIT,
     COHORTS,
     DEADLINES,
+    OUTBOX,
     PARTICIPANTS,
     CohortRow,
     ParticipantRow,
@@ -62,6 +63,10 @@ from workflow.records import (
     load_cohorts,
     write_steps,
 )
+
+if TYPE_CHECKING:
+    from notifications.delivery import Channel
+    from workflow.sweep import SweepReport
 
 EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 LANGUAGES = ("da", "en")
@@ -241,6 +246,42 @@ class BulkResult:
     advanced: list[tuple[int, str, str]]
     refused: dict[str, list[str]]
     skipped: int
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    id: int
+    participant_id: int | None
+    rule: str
+    occurrence: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
+        }
+
+
+OUTBOX_STATUSES = ("pending", "sent", "failed", "dropped")
+
+
+def default_channel() -> Channel:
+    """SMTP when ``LPS_SMTP_URL`` is set, else ``.eml`` files under ``LPS_MAIL_DIR``."""
+    import os
+
+    from notifications.delivery import channel_from_env
+
+    try:
+        return channel_from_env(os.environ)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
 
 
 @dataclass(frozen=True)
@@ -659,6 +700,68 @@ class Workflow:
                 select(AUDIT).where(AUDIT.c.participant_id == row.id).order_by(AUDIT.c.seq)
             ).all()
         return [_audit_view(e._mapping) for e in entries]
+
+    # -- deadlines and delivery ---------------------------------------------------------------
+
+    def remind(
+        self,
+        *,
+        dry_run: bool = False,
+        channel: Channel | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> SweepReport:
+        """Run the sweep once: due timed triggers, reminders, the digest, then delivery."""
+        from workflow.sweep import sweep
+
+        if channel is None and not dry_run:
+            channel = default_channel()
+        return sweep(self, dry_run=dry_run, channel=channel, progress=progress)
+
+    def outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxView]:
+        """Outgoing messages, newest first."""
+        if status is not None and status not in OUTBOX_STATUSES:
+            raise InvalidInput(
+                f"unknown status '{status}'; choose one of: {', '.join(OUTBOX_STATUSES)}"
+            )
+        with self.db.reading() as conn:
+            query = select(
+                OUTBOX.c.id,
+                OUTBOX.c.participant_id,
+                OUTBOX.c.rule,
+                OUTBOX.c.occurrence,
+                OUTBOX.c.recipient,
+                OUTBOX.c.subject,
+                OUTBOX.c.status,
+                OUTBOX.c.attempts,
+                OUTBOX.c.next_attempt_at,
+                OUTBOX.c.sent_at,
+                OUTBOX.c.last_error,
+                OUTBOX.c.created_at,
+            ).order_by(OUTBOX.c.id.desc())
+            if status is not None:
+                query = query.where(OUTBOX.c.status == status)
+            rows = conn.execute(query.limit(limit)).all()
+        return [OutboxView(**row._mapping) for row in rows]
+
+    def retry_message(self, message_id: int) -> OutboxView:
+        """Put a failed or dropped message back in the queue, to be sent on the next sweep."""
+        with self.db.transaction() as conn:
+            row = conn.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == message_id)).first()
+            if row is None:
+                raise NotFound(f"no outbox message with id {message_id}; see `lps outbox list`")
+            if row.status in ("sent", "pending"):
+                raise InvalidInput(
+                    f"message {message_id} is {row.status}; "
+                    "only failed or dropped messages can be retried"
+                )
+            conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id == message_id)
+                .values(
+                    status="pending", attempts=0, next_attempt_at=self.now(), claimed_until=None
+                )
+            )
+        return next(v for v in self.outbox() if v.id == message_id)
 
     # -- internals ----------------------------------------------------------------------------
 

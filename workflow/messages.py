@@ -6,6 +6,7 @@ from __future__ import annotations
 import hashlib
 import os
 from datetime import date, datetime, timedelta
+from email.utils import formataddr
 from typing import Any
 
 from states.programme import DAY_THEMES, obligation_due
@@ -18,7 +19,7 @@ SENDER_NAME = "Kursussekretariatet, Leder på spring"
 
 def sender_for(cohort: CohortRow | None) -> str:
     address = os.environ.get("LPS_MAIL_FROM") or (cohort.admin_email if cohort else None)
-    return f"{SENDER_NAME} <{address or DEFAULT_SENDER_ADDRESS}>"
+    return formataddr((SENDER_NAME, address or DEFAULT_SENDER_ADDRESS))
 
 
 def cohort_context(cohort: CohortRow) -> dict[str, Any]:
@@ -47,7 +48,7 @@ def day_context(cohort: CohortRow, number: int) -> dict[str, Any]:
 
 
 def _address(name: str, email: str) -> str:
-    return f"{name} <{email}>"
+    return formataddr((name, email))
 
 
 def recipients(row: ParticipantRow, cohort: CohortRow, role: str) -> tuple[str, str] | None:

@@ -1,0 +1,49 @@
+"""``lps remind``: one sweep, for cron."""
+
+from __future__ import annotations
+
+import click
+
+from cli.app import App
+from cli.output import echo_json, table
+
+
+@click.command()
+@click.option("--dry-run", is_flag=True, help="List who would get what, and who would not and why.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def remind(app: App, dry_run: bool, as_json: bool) -> None:
+    """Run the deadline sweep once: timed triggers, reminders, digest, then delivery."""
+    from cli.progress import progress_bar
+
+    workflow = app.workflow()
+    with progress_bar("Sweeping") as advance:
+        report = workflow.remind(dry_run=dry_run, progress=advance)
+    if as_json:
+        echo_json(
+            {
+                "dry_run": report.dry_run,
+                "decisions": [d.__dict__ for d in report.decisions],
+                "digests": report.digests,
+                "delivered": report.delivered,
+                "retrying": report.retrying,
+                "failed": report.failed,
+            }
+        )
+        return
+    if report.decisions:
+        table(
+            ["participant", "rule", "#", "outcome", "detail"],
+            [
+                (f"#{d.participant_id} {d.email}", d.rule, d.occurrence or "", d.outcome, d.detail)
+                for d in report.decisions
+            ],
+            title="Would do (nothing written)" if dry_run else None,
+        )
+    if dry_run:
+        click.echo(
+            f"Dry run: {len(report.decisions)} due deadline(s), {report.digests} digest(s); "
+            "nothing was written or sent."
+        )
+    else:
+        click.echo(report.summary())
