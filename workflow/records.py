@@ -225,29 +225,26 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
 def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
     """Write every step in the current transaction. Returns the steps whose participant was
     changed by someone else since it was read; nothing of those is written."""
+    changed = [step for step in steps if step.changed]
+    params = [_participant_params(step) for step in changed]
     conflicts: list[Step] = []
-    written: list[Step] = []
-    for step in steps:
-        if not step.changed:
-            continue
-        result = conn.execute(
-            update(PARTICIPANTS)
-            .where(
-                and_(PARTICIPANTS.c.id == step.row.id, PARTICIPANTS.c.version == step.row.version)
-            )
-            .values(
-                state=step.state,
-                facts=step.facts.to_json(),
-                version=step.row.version + 1,
-                audit_seq=step.seq,
-                audit_head=step.head,
-                updated_at=step.now,
-            )
-        )
-        if result.rowcount != 1:
-            conflicts.append(step)
-            continue
-        written.append(step)
+    written = changed
+    if len(params) > 1:
+        # One executemany for the batch; only if some row's version moved underneath us do we
+        # roll back to the savepoint and find the culprits row by row.
+        savepoint = conn.begin_nested()
+        if conn.execute(_UPDATE_PARTICIPANT, params).rowcount == len(params):
+            savepoint.commit()
+            params = []
+        else:
+            savepoint.rollback()
+    if params:
+        written = []
+        for step, row_params in zip(changed, params, strict=True):
+            if conn.execute(_UPDATE_PARTICIPANT, row_params).rowcount == 1:
+                written.append(step)
+            else:
+                conflicts.append(step)
     audit_rows = [entry for step in written for entry in step.audit]
     if audit_rows:
         conn.execute(AUDIT.insert(), audit_rows)
@@ -276,6 +273,38 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
             _cancel_pending(conn, step)
     insert_ignoring_duplicates(conn, OUTBOX, [row for step in written for row in step.outbox])
     return conflicts
+
+
+_UPDATE_PARTICIPANT = (
+    update(PARTICIPANTS)
+    .where(
+        and_(
+            PARTICIPANTS.c.id == bindparam("p_id"),
+            PARTICIPANTS.c.version == bindparam("p_version"),
+        )
+    )
+    .values(
+        state=bindparam("p_state"),
+        facts=bindparam("p_facts"),
+        version=bindparam("p_new_version"),
+        audit_seq=bindparam("p_seq"),
+        audit_head=bindparam("p_head"),
+        updated_at=bindparam("p_at"),
+    )
+)
+
+
+def _participant_params(step: Step) -> dict[str, Any]:
+    return {
+        "p_id": step.row.id,
+        "p_version": step.row.version,
+        "p_state": step.state,
+        "p_facts": step.facts.to_json(),
+        "p_new_version": step.row.version + 1,
+        "p_seq": step.seq,
+        "p_head": step.head,
+        "p_at": step.now,
+    }
 
 
 def _upsert_host_letter(conn: Connection, step: Step) -> None:
