@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, select, update
+from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.engine import Connection
 
 from states.programme import FINAL_STATES, LOCAL_TZ, OBLIGATION_LABELS, StepArgs
@@ -42,6 +42,8 @@ if TYPE_CHECKING:
 log = logging.getLogger("lps.sweep")
 
 SCHEDULER_ACTOR = "scheduler"
+# A literal, not a bound parameter: only then can SQLite use the partial "pending" indexes.
+PENDING = literal_column("'pending'")
 MAX_ATTEMPTS = 5
 CLAIM_LEASE = timedelta(minutes=5)
 
@@ -140,7 +142,7 @@ def _due_batch(
 ) -> int:
     query = (
         select(DEADLINES)
-        .where(DEADLINES.c.status == "pending", DEADLINES.c.due_at <= now)
+        .where(DEADLINES.c.status == PENDING, DEADLINES.c.due_at <= now)
         .order_by(DEADLINES.c.due_at, DEADLINES.c.id)
     )
     if limit is not None:
@@ -334,13 +336,11 @@ def deliver(
 
     report = report or SweepReport()
     now = workflow.now()
-    after_id = 0
     while True:
         with workflow.db.transaction() as conn:
-            claimed = _claim(conn, now, batch_size, after_id)
+            claimed = _claim(conn, now, batch_size)
         if not claimed:
             break
-        after_id = claimed[-1].id
         for row in claimed:
             mail = OutgoingMail(
                 key=row.key,
@@ -395,16 +395,17 @@ def deliver(
     return report
 
 
-def _claim(conn: Connection, now: datetime, limit: int, after_id: int) -> list[Any]:
+def _claim(conn: Connection, now: datetime, limit: int) -> list[Any]:
+    """Claim due rows for a lease; a claimed, sent or failed row leaves the candidates, so
+    the next call returns the next rows."""
     query = (
         select(OUTBOX)
         .where(
-            OUTBOX.c.id > after_id,
-            OUTBOX.c.status == "pending",
+            OUTBOX.c.status == PENDING,
             OUTBOX.c.next_attempt_at <= now,
             (OUTBOX.c.claimed_until.is_(None)) | (OUTBOX.c.claimed_until < now),
         )
-        .order_by(OUTBOX.c.id)
+        .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
