@@ -104,6 +104,9 @@ def _environment() -> Environment:
         trim_blocks=True,
         lstrip_blocks=True,
         keep_trailing_newline=True,
+        # Templates ship with the package and do not change while lps runs; without this,
+        # every render stats every template file it touches.
+        auto_reload=False,
     )
     env.filters["date"] = _date_filter
     env.filters["datetime"] = _datetime_filter
