@@ -752,8 +752,13 @@ PASS_THROUGHS: tuple[PassThrough, ...] = (
 
 
 def pass_through_for(situation: Situation) -> PassThrough | None:
+    """The automatic step due now: its fact is recorded and its rules still hold."""
     for rule in PASS_THROUGHS:
-        if rule.state == situation.state and rule.ready(situation):
+        if (
+            rule.state == situation.state
+            and rule.ready(situation)
+            and not refusals(rule.trigger, situation, StepArgs(automatic=True))
+        ):
             return rule
     return None
 

@@ -482,13 +482,12 @@ class Workflow:
                 manager_email=manager_email,
                 language=language,
             )
+            if _email_taken(conn, cohort.id, email):
+                problems.append(
+                    f"{email.strip().lower()} is already enrolled in cohort {cohort.code}"
+                )
             if problems:
                 raise GuardFailed("enrol", problems)
-            if _email_taken(conn, cohort.id, email):
-                raise GuardFailed(
-                    "enrol",
-                    [f"{email.strip().lower()} is already enrolled in cohort {cohort.code}"],
-                )
             row = _insert_participant(
                 conn,
                 cohort,
@@ -602,7 +601,7 @@ class Workflow:
             raise InvalidInput("defer moves one participant at a time; name the participant")
         args = _args(request, None)
         now = self.now()
-        excluded = {str(ref).strip().lower() for ref in except_refs if str(ref).strip()}
+        excluded = {str(ref).strip().lstrip("#").lower() for ref in except_refs if str(ref).strip()}
         refused: dict[str, list[str]] = {}
         advanced: list[tuple[int, str, str]] = []
         skipped = 0
@@ -619,6 +618,12 @@ class Workflow:
                     .order_by(PARTICIPANTS.c.id)
                 )
             ]
+        known = {str(row.id) for row in rows} | {row.email.lower() for row in rows}
+        unknown = sorted(excluded - known)
+        if unknown:
+            raise InvalidInput(
+                f"--except names nobody active in cohort {cohort.code}: {', '.join(unknown)}"
+            )
         steps: list[Step] = []
         with attached() as model:
             for row in rows:
