@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "participant": (
         "cli.participant",
         "participant",
-        "Enrol, list, show, import and export participants.",
+        "Enrol, list, show, import, export and erase participants.",
     ),
     "host": ("cli.host", "host", "Register the host of a participant's career visit."),
     "advance": ("cli.advance", "advance", "Fire a trigger for a participant or a whole cohort."),
@@ -43,6 +43,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
     "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
     "audit": ("cli.audit", "audit", "Verify the hash-chained audit trail."),
+    "purge": (
+        "cli.purge",
+        "purge",
+        "Pseudonymise participants whose path ended before a date (retention).",
+    ),
 }
 
 

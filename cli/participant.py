@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, BinaryIO
 
 import click
 
@@ -15,7 +15,7 @@ if TYPE_CHECKING:
 
 @click.group()
 def participant() -> None:
-    """Enrol, list, show, import and export participants."""
+    """Enrol, list, show, import, export and erase participants."""
 
 
 @participant.command("add")
@@ -145,3 +145,93 @@ def _print_participant(view: ParticipantView) -> None:
         click.echo("  Learning goals:")
         for goal in view.facts.goals:
             click.echo(f"    - {goal}")
+
+
+@participant.command("import")
+@click.argument("cohort")
+@click.argument("file", type=click.File("rb"))
+@click.option("--dry-run", is_flag=True, help="Check every row and show who would be enrolled.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def import_(app: App, cohort: str, file: BinaryIO, dry_run: bool, as_json: bool) -> None:
+    """Enrol everyone in CSV FILE in COHORT: all rows, or none.
+
+    FILE ("-" for standard input) is comma- or semicolon-separated UTF-8, as spreadsheets
+    save 'CSV UTF-8'. Columns, in Danish or English: navn/name, e-mail/email,
+    kommune/municipality, arbejdsplads/workplace, nærmeste leder/manager_name, leders
+    e-mail/manager_email, sprog/language (da or en), jti-link/jti_link. Every bad row is
+    reported by line and column, and then nothing is written.
+    """
+    from cli.progress import progress_bar
+    from workflow.importer import import_participants
+
+    source = file.read()
+    given = str(getattr(file, "name", "-"))
+    label = "standard input" if given in ("-", "<stdin>") else given
+    workflow = app.workflow()
+    with progress_bar("Importing") as advance:
+        report = import_participants(
+            workflow, cohort, source, dry_run, name=label, progress=advance
+        )
+    if as_json:
+        echo_json(report.as_json())
+        return
+    if dry_run:
+        table(
+            ["line", "name", "email", "municipality", "manager", "language"],
+            [
+                (r.line, r.name, r.email, r.municipality, r.manager_name, r.language)
+                for r in report.rows
+            ],
+        )
+        click.echo(
+            f"Dry run: {report.count} participant(s) would be enrolled in {report.cohort} "
+            f"({report.delimiter_name}-separated); nothing was written."
+        )
+        return
+    first, last = report.ids[0], report.ids[-1]
+    click.echo(
+        f"Imported {report.count} participant(s) into {report.cohort} from {label} "
+        f"(ids {first}-{last}); {report.messages} welcome mail(s) queued."
+    )
+
+
+@participant.command("export")
+@click.argument("participant")
+@click.pass_obj
+def export(app: App, participant: str) -> None:
+    """Everything held about PARTICIPANT, as JSON.
+
+    PARTICIPANT is an id or email. The export holds their details, cohort, state, learning
+    goals, host, audit trail, deadlines and messages.
+    """
+    from workflow.privacy import export_participant
+
+    echo_json(export_participant(app.workflow(), participant))
+
+
+@participant.command("erase")
+@click.argument("participant")
+@click.option(
+    "--reason", required=True, help="Why the data is erased (recorded in the audit trail)."
+)
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def erase(app: App, participant: str, reason: str, as_json: bool) -> None:
+    """Erase PARTICIPANT's personal data after their path has ended.
+
+    Only after completion, withdrawal or deferral. Name and email are pseudonymised and free
+    text is cleared; cohort, municipality, state and dates stay for statistics, and the audit
+    trail still verifies.
+    """
+    from workflow.privacy import erase_participant
+
+    erasure = erase_participant(app.workflow(), participant, reason)
+    if as_json:
+        echo_json(erasure.as_json())
+        return
+    click.echo(
+        f"Erased participant #{erasure.participant_id} ({erasure.state}, cohort "
+        f"{erasure.cohort}): now '{erasure.as_json()['name']}'; {erasure.notes_cleared} audit "
+        f"note(s) and {erasure.messages_cleared} message(s) cleared."
+    )

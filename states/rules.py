@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
+from functools import lru_cache
 
 from states.facts import Facts
 from states.programme import (
@@ -199,7 +200,8 @@ class DueMoment:
     expires_at: datetime | None
 
 
-def cohort_deadlines(cohort: CohortPlan) -> list[DueMoment]:
+@lru_cache(maxsize=512)
+def cohort_deadlines(cohort: CohortPlan) -> tuple[DueMoment, ...]:
     """Every cohort-anchored rule's due moments for a participant of ``cohort``."""
     moments: list[DueMoment] = []
     for rule in COHORT_RULES:
@@ -221,7 +223,7 @@ def cohort_deadlines(cohort: CohortPlan) -> list[DueMoment]:
                     expires_at,
                 )
             )
-    return moments
+    return tuple(moments)
 
 
 def certified_deadlines(certified_on: date, cohort: CohortPlan) -> list[DueMoment]:

@@ -751,9 +751,17 @@ class Workflow:
     def retry_message(self, message_id: int) -> OutboxView:
         """Put a failed or dropped message back in the queue, to be sent on the next sweep."""
         with self.db.transaction() as conn:
-            row = conn.execute(select(OUTBOX.c.status).where(OUTBOX.c.id == message_id)).first()
+            row = conn.execute(
+                select(OUTBOX.c.status, PARTICIPANTS.c.erased_at)
+                .select_from(OUTBOX.outerjoin(PARTICIPANTS))
+                .where(OUTBOX.c.id == message_id)
+            ).first()
             if row is None:
                 raise NotFound(f"no outbox message with id {message_id}; see `lps outbox list`")
+            if row.erased_at is not None:
+                raise InvalidInput(
+                    f"message {message_id} belongs to an erased participant; it cannot be sent"
+                )
             if row.status in ("sent", "pending"):
                 raise InvalidInput(
                     f"message {message_id} is {row.status}; "

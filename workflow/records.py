@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from typing import Any, cast
@@ -195,7 +196,7 @@ class Step:
         self.audit.append(entry)
         return entry
 
-    def schedule(self, moments: list[DueMoment]) -> None:
+    def schedule(self, moments: Iterable[DueMoment]) -> None:
         for moment in moments:
             self.deadlines.append(
                 {

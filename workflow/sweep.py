@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.elements import ColumnElement
 
 from states.programme import FINAL_STATES, LOCAL_TZ, OBLIGATION_LABELS, StepArgs
 from states.rules import TIMED_RULE_BY_NAME, digest_moment, overdue, still_applies
@@ -43,7 +44,7 @@ log = logging.getLogger("lps.sweep")
 
 SCHEDULER_ACTOR = "scheduler"
 # A literal, not a bound parameter: only then can SQLite use the partial "pending" indexes.
-PENDING = literal_column("'pending'")
+PENDING: ColumnElement[str] = literal_column("'pending'")
 MAX_ATTEMPTS = 5
 CLAIM_LEASE = timedelta(minutes=5)
 

@@ -1,0 +1,60 @@
+"""``lps purge``: erase, by retention date, everyone whose path has ended."""
+
+from __future__ import annotations
+
+from datetime import date
+
+import click
+
+from cli.app import App
+from cli.output import echo_json, table
+from cli.params import DATE
+
+
+@click.command()
+@click.option(
+    "--completed-before",
+    "before",
+    type=DATE,
+    required=True,
+    help="Erase those whose path ended (completed, withdrawn, deferred) before this date.",
+)
+@click.option("--reason", help="For the audit trail (default: the retention date).")
+@click.option("--dry-run", is_flag=True, help="List who would be erased; write nothing.")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def purge(app: App, before: date, reason: str | None, dry_run: bool, as_json: bool) -> None:
+    """Pseudonymise participants whose path ended before a date (retention).
+
+    Each is erased as by `lps participant erase`: personal fields pseudonymised, free text
+    cleared, the audit trail still verifiable.
+    """
+    from cli.progress import progress_bar
+    from workflow.privacy import purge as run_purge
+
+    workflow = app.workflow()
+    if dry_run:
+        preview = run_purge(workflow, before, dry_run=True)
+        if as_json:
+            echo_json(preview.as_json())
+            return
+        table(
+            ["id", "cohort", "state", "ended"],
+            [
+                (c.participant_id, c.cohort, c.state, c.ended_on.isoformat())
+                for c in preview.candidates
+            ],
+        )
+        click.echo(
+            f"Dry run: {len(preview.candidates)} participant(s) whose path ended before "
+            f"{before.isoformat()} would be erased; nothing was written."
+        )
+        return
+    with progress_bar("Erasing") as advance:
+        report = run_purge(workflow, before, reason=reason, progress=advance)
+    if as_json:
+        echo_json(report.as_json())
+        return
+    click.echo(
+        f"Erased {len(report.erased)} participant(s) whose path ended before {before.isoformat()}."
+    )

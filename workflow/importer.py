@@ -1,0 +1,558 @@
+"""Enrolling a file of participants at once: every row is checked first, then all are written
+in one transaction, or none are."""
+
+from __future__ import annotations
+
+import codecs
+import csv
+import io
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, replace
+from datetime import date, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import select
+from sqlalchemy.engine import Connection
+from sqlalchemy.exc import IntegrityError
+
+from states.programme import DEFINITION_VERSION, INITIAL_STATE, STEP_NOTICES
+from workflow.audit import GENESIS
+from workflow.engine import (
+    LANGUAGES,
+    _cohort_by_code,
+    _start_path,
+    enrolment_problems,
+    valid_email,
+)
+from workflow.errors import ImportRejected, InvalidInput
+from workflow.records import PARTICIPANTS, CohortRow, ParticipantRow, Step
+
+if TYPE_CHECKING:
+    from workflow.engine import Workflow
+
+
+@dataclass(frozen=True)
+class Field:
+    """One column the importer understands, with the header names it accepts."""
+
+    name: str
+    required: bool
+    headers: tuple[str, ...]
+
+    @property
+    def shown(self) -> str:
+        return " / ".join(f"'{header}'" for header in self.headers[:2])
+
+
+FIELDS: tuple[Field, ...] = (
+    Field("name", True, ("navn", "name", "fulde navn", "full name")),
+    Field("email", True, ("e-mail", "email", "mail", "e-mailadresse", "email address")),
+    Field("municipality", True, ("kommune", "municipality")),
+    Field("workplace", False, ("arbejdsplads", "workplace", "arbejdssted")),
+    Field(
+        "manager_name",
+        True,
+        (
+            "nærmeste leder",
+            "manager_name",
+            "leder",
+            "leders navn",
+            "nærmeste leders navn",
+            "ledernavn",
+            "manager",
+            "manager name",
+        ),
+    ),
+    Field(
+        "manager_email",
+        True,
+        (
+            "leders e-mail",
+            "manager_email",
+            "leder e-mail",
+            "leder mail",
+            "leders mail",
+            "nærmeste leders e-mail",
+            "nærmeste leder e-mail",
+            "manager e-mail",
+        ),
+    ),
+    Field("language", False, ("sprog", "language")),
+    Field("jti_link", False, ("jti-link", "jti_link", "jti")),
+)
+FIELD_BY_NAME = {field.name: field for field in FIELDS}
+
+_SEPARATORS = re.compile(r"[\s_\-.]+")
+_LANGUAGE_WORDS = {
+    "": "da",
+    "da": "da",
+    "dk": "da",
+    "dansk": "da",
+    "danish": "da",
+    "en": "en",
+    "engelsk": "en",
+    "english": "en",
+}
+# Every enrolment queues the welcome mail for the participant and their manager.
+_WELCOMES = sum(len(notice.recipients) for notice in STEP_NOTICES["enrol"])
+_DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
+
+
+def header_key(header: str) -> str:
+    """A header as compared: case, spaces, hyphens and underscores do not matter."""
+    return _SEPARATORS.sub("", header.strip().casefold())
+
+
+HEADER_FIELDS: dict[str, str] = {
+    header_key(header): field.name for field in FIELDS for header in field.headers
+}
+
+
+@dataclass(frozen=True)
+class ImportRow:
+    """One participant read from the file, cleaned and checked."""
+
+    line: int
+    name: str
+    email: str
+    municipality: str
+    workplace: str | None
+    manager_name: str
+    manager_email: str
+    language: str
+    jti_link: str | None
+
+    def as_json(self) -> dict[str, Any]:
+        return dict(self.__dict__)
+
+
+@dataclass(frozen=True)
+class ImportReport:
+    """What an import enrolled, or with ``dry_run`` would enrol."""
+
+    cohort: str
+    source: str
+    delimiter: str
+    rows: tuple[ImportRow, ...]
+    ids: tuple[int, ...]
+    messages: int
+    dry_run: bool
+
+    @property
+    def count(self) -> int:
+        return len(self.rows)
+
+    @property
+    def delimiter_name(self) -> str:
+        return _DELIMITER_NAMES.get(self.delimiter, repr(self.delimiter))
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "cohort": self.cohort,
+            "source": self.source,
+            "delimiter": self.delimiter_name,
+            "dry_run": self.dry_run,
+            "count": self.count,
+            "messages": self.messages,
+            "participants": [
+                {"id": self.ids[i] if self.ids else None, **row.as_json()}
+                for i, row in enumerate(self.rows)
+            ],
+        }
+
+
+@dataclass(frozen=True)
+class CsvFile:
+    """A decoded CSV file: its delimiter, the header as written per field, and the data rows
+    with the line each starts on."""
+
+    delimiter: str
+    columns: dict[str, str]
+    positions: dict[str, int]
+    width: int
+    rows: list[tuple[int, list[str]]]
+
+
+# -- reading ------------------------------------------------------------------------------------
+
+
+def decode(data: bytes, source: str) -> str:
+    """The file's text: UTF-8, with or without a byte-order mark; anything else is refused
+    with one line saying where the first foreign byte is."""
+    if data.startswith(codecs.BOM_UTF8):
+        data = data[len(codecs.BOM_UTF8) :]
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        raise InvalidInput(
+            f"{source} is not UTF-8 (byte 0x{data[exc.start]:02X} at line {line}); "
+            "save it as 'CSV UTF-8' and try again"
+        ) from None
+
+
+def sniff_delimiter(text: str) -> str:
+    """Comma, semicolon or tab: whichever the header line holds most of (comma on a tie)."""
+    header = next((line for line in text.split("\n") if line.strip()), "")
+    counts = {sep: header.count(sep) for sep in (",", ";", "\t")}
+    best = max(counts, key=lambda sep: counts[sep])
+    return best if counts[best] > counts[","] else ","
+
+
+def read_csv(text: str, source: str) -> CsvFile:
+    """Parse the text into a header and data rows; refuse unknown, repeated or missing
+    columns, naming each."""
+    if not text.strip():
+        raise InvalidInput(
+            f"{source} is empty; the first line must name the columns, e.g. "
+            "navn;e-mail;kommune;nærmeste leder;leders e-mail"
+        )
+    delimiter = sniff_delimiter(text)
+    # Strict, so that a stray quote is reported instead of swallowing the rows after it.
+    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
+    records: list[tuple[int, list[str]]] = []
+    end = 0
+    try:
+        for record in reader:
+            if any(cell.strip() for cell in record):
+                records.append((end + 1, record))
+            end = reader.line_num
+    except csv.Error as exc:
+        raise ImportRejected(
+            [InvalidInput(f"the file cannot be read as CSV: {exc}", line=end + 1)]
+        ) from None
+    header_line, header = records[0]
+    columns, positions, problems = _read_header(header, header_line)
+    if problems:
+        raise ImportRejected(problems)
+    rows = records[1:]
+    if not rows:
+        raise InvalidInput(f"{source} has a header but no participants below it")
+    return CsvFile(delimiter, columns, positions, len(header), rows)
+
+
+def _read_header(
+    header: list[str], line: int
+) -> tuple[dict[str, str], dict[str, int], list[InvalidInput]]:
+    columns: dict[str, str] = {}
+    positions: dict[str, int] = {}
+    problems: list[InvalidInput] = []
+    known = ", ".join(field.headers[0] for field in FIELDS)
+    for index, raw in enumerate(header):
+        title = raw.strip().lstrip("\ufeff").strip()
+        if not title:
+            continue
+        name = HEADER_FIELDS.get(header_key(title))
+        if name is None:
+            problems.append(
+                InvalidInput(
+                    f"unknown column; the columns are: {known} (or in English)",
+                    line=line,
+                    column=title,
+                )
+            )
+        elif name in columns:
+            problems.append(
+                InvalidInput(
+                    f"the same column as '{columns[name]}' ({name}); keep one of them",
+                    line=line,
+                    column=title,
+                )
+            )
+        else:
+            columns[name] = title
+            positions[name] = index
+    for field in FIELDS:
+        if field.required and field.name not in columns:
+            problems.append(
+                InvalidInput(
+                    f"missing column; add one named {field.shown}", line=line, column=field.name
+                )
+            )
+    return columns, positions, problems
+
+
+# -- checking -----------------------------------------------------------------------------------
+
+
+def _limit(column: str) -> int | None:
+    length = getattr(PARTICIPANTS.c[column].type, "length", None)
+    return length if isinstance(length, int) else None
+
+
+_LIMITS = {field.name: _limit(field.name) for field in FIELDS if field.name != "language"}
+
+
+def _control_character(value: str) -> str | None:
+    for char in value:
+        if unicodedata.category(char) == "Cc":
+            return f"U+{ord(char):04X}"
+    return None
+
+
+def check_rows(
+    table: CsvFile,
+    cohort: CohortRow,
+    *,
+    today: date,
+    enrolled: set[str],
+) -> tuple[list[ImportRow], list[InvalidInput]]:
+    """Every row checked against the enrolment rules, the file and the cohort; returns the
+    clean rows and every problem found."""
+    problems: list[InvalidInput] = []
+    cohort_wide = enrolment_problems(
+        cohort,
+        today=today,
+        name="x",
+        email="x@example.dk",
+        municipality="x",
+        manager_name="x",
+        manager_email="x@example.dk",
+        language="da",
+    )
+    problems += [InvalidInput(problem) for problem in cohort_wide]
+    seen: dict[str, int] = {}
+    clean: list[ImportRow] = []
+    for line, cells in table.rows:
+        row, row_problems = _check_row(table, line, cells)
+        if row is not None:
+            if row.email in enrolled:
+                row_problems.append(
+                    InvalidInput(
+                        f"{row.email} is already enrolled in cohort {cohort.code}",
+                        line=line,
+                        column=table.columns["email"],
+                    )
+                )
+            elif row.email in seen:
+                row_problems.append(
+                    InvalidInput(
+                        f"{row.email} is also on line {seen[row.email]}",
+                        line=line,
+                        column=table.columns["email"],
+                    )
+                )
+            else:
+                seen[row.email] = line
+        if row is not None and not row_problems:
+            # The engine's own rules have the last word, so an import never enrols someone
+            # `lps participant add` would refuse.
+            extra = [
+                problem
+                for problem in enrolment_problems(
+                    cohort,
+                    today=today,
+                    name=row.name,
+                    email=row.email,
+                    municipality=row.municipality,
+                    manager_name=row.manager_name,
+                    manager_email=row.manager_email,
+                    language=row.language,
+                )
+                if problem not in cohort_wide
+            ]
+            row_problems += [InvalidInput(problem, line=line) for problem in extra]
+        if row_problems:
+            problems += row_problems
+        elif row is not None:
+            clean.append(row)
+    return clean, problems
+
+
+def _check_row(
+    table: CsvFile, line: int, cells: list[str]
+) -> tuple[ImportRow | None, list[InvalidInput]]:
+    problems: list[InvalidInput] = []
+    if len(cells) > table.width and any(cell.strip() for cell in cells[table.width :]):
+        problems.append(
+            InvalidInput(
+                f"{len(cells)} cells, but the header names {table.width} columns",
+                line=line,
+            )
+        )
+    used = set(table.positions.values())
+    for index, cell in enumerate(cells[: table.width]):
+        if index not in used and cell.strip():
+            problems.append(
+                InvalidInput(
+                    "a value in a column the header gives no name",
+                    line=line,
+                    column=f"#{index + 1}",
+                )
+            )
+    values: dict[str, str] = {}
+    for field in FIELDS:
+        position = table.positions.get(field.name)
+        value = cells[position].strip() if position is not None and position < len(cells) else ""
+        column = table.columns.get(field.name, field.name)
+
+        def bad(message: str, column: str = column) -> None:
+            problems.append(InvalidInput(message, line=line, column=column))
+
+        control = _control_character(value)
+        limit = _LIMITS.get(field.name)
+        if control:
+            bad(f"contains a control character ({control})")
+        elif limit is not None and len(value) > limit:
+            bad(f"is {len(value)} characters long; at most {limit} fit")
+        elif field.required and not value:
+            bad("missing; every participant needs one")
+        elif field.name in ("email", "manager_email") and not valid_email(value):
+            bad(f"'{value}' is not a valid email address")
+        elif field.name == "language" and value.casefold() not in _LANGUAGE_WORDS:
+            bad(f"unknown language '{value}'; use {' or '.join(LANGUAGES)}")
+        elif field.name == "jti_link" and value and not value.startswith(("https://", "http://")):
+            bad(f"'{value}' is not a link; it must start with https://")
+        values[field.name] = value
+    if problems:
+        return None, problems
+    return (
+        ImportRow(
+            line=line,
+            name=values["name"],
+            email=values["email"].lower(),
+            municipality=values["municipality"],
+            workplace=values["workplace"] or None,
+            manager_name=values["manager_name"],
+            manager_email=values["manager_email"].lower(),
+            language=_LANGUAGE_WORDS[values["language"].casefold()],
+            jti_link=values["jti_link"] or None,
+        ),
+        [],
+    )
+
+
+# -- importing ----------------------------------------------------------------------------------
+
+
+def import_participants(
+    workflow: Workflow,
+    code: str,
+    source: str | Path | bytes,
+    dry_run: bool = False,
+    *,
+    name: str | None = None,
+    progress: Callable[[int], None] | None = None,
+) -> ImportReport:
+    """Enrol every participant in a CSV file (a path, or the file's bytes) in cohort ``code``.
+
+    All or nothing: when any row breaks a rule, :class:`ImportRejected` names every problem by
+    line and column and nothing is written. Otherwise all rows are enrolled in one
+    transaction, each with the welcome mail queued as for a single enrolment. ``dry_run``
+    checks everything and writes nothing. ``progress`` is called with the number of rows done.
+    """
+    if isinstance(source, bytes):
+        data, label = source, name or "the file"
+    else:
+        path = Path(source)
+        label = name or str(source)
+        try:
+            data = path.read_bytes()
+        except OSError as exc:
+            raise InvalidInput(f"cannot read {label}: {exc.strerror or exc}") from None
+    table = read_csv(decode(data, label), label)
+    now = workflow.now()
+    today = workflow.today()
+    if dry_run:
+        with workflow.db.reading() as conn:
+            cohort = _cohort_by_code(conn, code)
+            rows = _checked(conn, table, cohort, today)
+        if progress:
+            progress(len(rows))
+        return ImportReport(
+            cohort.code, label, table.delimiter, tuple(rows), (), _WELCOMES * len(rows), True
+        )
+    with workflow.db.transaction() as conn:
+        cohort = _cohort_by_code(conn, code)
+        rows = _checked(conn, table, cohort, today)
+        participants = _insert_all(conn, cohort, rows, now)
+        steps = []
+        source_name = Path(label).name
+        for row, participant in zip(rows, participants, strict=True):
+            step = Step(participant, cohort, now, workflow.actor)
+            _start_path(step, note=f"imported from {source_name}, line {row.line}")
+            steps.append(step)
+            if progress:
+                progress(1)
+        workflow._write(conn, steps)
+    return ImportReport(
+        cohort.code,
+        label,
+        table.delimiter,
+        tuple(rows),
+        tuple(p.id for p in participants),
+        sum(len(step.outbox) for step in steps),
+        False,
+    )
+
+
+def _checked(conn: Connection, table: CsvFile, cohort: CohortRow, today: date) -> list[ImportRow]:
+    enrolled = set(
+        conn.execute(
+            select(PARTICIPANTS.c.email).where(PARTICIPANTS.c.cohort_id == cohort.id)
+        ).scalars()
+    )
+    rows, problems = check_rows(table, cohort, today=today, enrolled=enrolled)
+    if problems:
+        raise ImportRejected(problems)
+    return rows
+
+
+def _insert_all(
+    conn: Connection, cohort: CohortRow, rows: list[ImportRow], now: datetime
+) -> list[ParticipantRow]:
+    """Insert every participant with one statement and read the rows back as the engine
+    reads them. One ``INSERT`` per row would cost more than everything else put together."""
+    values: list[dict[str, Any]] = [
+        {
+            "cohort_id": cohort.id,
+            "name": row.name,
+            "email": row.email,
+            "municipality": row.municipality,
+            "workplace": row.workplace,
+            "language": row.language,
+            "manager_name": row.manager_name,
+            "manager_email": row.manager_email,
+            "jti_link": row.jti_link,
+            "state": INITIAL_STATE,
+            "version": 0,
+            "definition_version": DEFINITION_VERSION,
+            "facts": {},
+            "audit_seq": 0,
+            "audit_head": "",
+            "deferred_from_id": None,
+            "network_group": None,
+            "erased_at": None,
+            "created_at": now,
+            "updated_at": now,
+        }
+        for row in rows
+    ]
+    try:
+        ids = list(
+            conn.execute(
+                PARTICIPANTS.insert().returning(PARTICIPANTS.c.id, sort_by_parameter_order=True),
+                values,
+            ).scalars()
+        )
+    except IntegrityError:
+        raise ImportRejected(
+            [
+                InvalidInput(
+                    f"someone enrolled a participant in cohort {cohort.code} with an email "
+                    "from this file while it was being imported; nothing was imported, "
+                    "try again"
+                )
+            ]
+        ) from None
+    by_id: dict[int, ParticipantRow] = {}
+    for start in range(0, len(ids), 500):
+        chunk = ids[start : start + 500]
+        for raw in conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id.in_(chunk))):
+            # As for a single enrolment: the chain starts at the genesis hash.
+            participant = replace(ParticipantRow.from_row(raw), audit_head=GENESIS)
+            by_id[participant.id] = participant
+    return [by_id[i] for i in ids]
