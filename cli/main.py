@@ -43,6 +43,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
     "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
     "audit": ("cli.audit", "audit", "Verify the hash-chained audit trail."),
+    "groups": ("cli.groups", "groups", "Form and show a cohort's network groups."),
+    "calendar": (
+        "cli.calendar",
+        "calendar",
+        "iCalendar file of a cohort's teaching days and a participant's deadlines.",
+    ),
+    "report": (
+        "cli.report",
+        "report",
+        "A cohort at a glance: participants against the path, as HTML or CSV.",
+    ),
     "purge": (
         "cli.purge",
         "purge",

@@ -1,0 +1,39 @@
+"""``lps calendar``: iCalendar files for calendar programs."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.app import App
+
+
+@click.command()
+@click.argument("code")
+@click.option(
+    "--participant",
+    metavar="P",
+    help="Add this participant's (id or email) deadlines and recorded conversations.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the .ics file here instead of to standard output.",
+)
+@click.pass_obj
+def calendar(app: App, code: str, participant: str | None, output: Path | None) -> None:
+    """Cohort CODE's teaching days as an iCalendar (.ics) file.
+
+    Event UIDs stay the same between exports; after `lps cohort reschedule` the SEQUENCE
+    goes up, so calendars that import the file again move the day.
+    """
+    from workflow.calendars import cohort_calendar
+
+    data = cohort_calendar(app.workflow(), code, participant)
+    if output is None:
+        click.echo(data, nl=False)
+        return
+    output.write_bytes(data)
+    events = data.count(b"BEGIN:VEVENT")
+    click.echo(f"Wrote {events} events to {output}")

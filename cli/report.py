@@ -1,0 +1,40 @@
+"""``lps report``: a cohort at a glance."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.app import App
+
+
+@click.command()
+@click.argument("code")
+@click.option(
+    "--format",
+    "fmt",
+    type=click.Choice(["html", "csv"]),
+    default="html",
+    show_default=True,
+    help="html: one self-contained page that prints on A4; csv: semicolon-separated UTF-8 "
+    "for spreadsheets.",
+)
+@click.option(
+    "--output",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    help="Write the report here instead of to standard output.",
+)
+@click.pass_obj
+def report(app: App, code: str, fmt: str, output: Path | None) -> None:
+    """Cohort CODE: every participant against the path, a summary per state, the diagram."""
+    from workflow.report import cohort_report
+
+    result = cohort_report(app.workflow(), code)
+    text = result.html() if fmt == "html" else result.csv()
+    data = text.encode("utf-8")
+    if output is None:
+        click.echo(data, nl=False)
+        return
+    output.write_bytes(data)
+    click.echo(f"Wrote the {fmt} report of cohort {result.cohort.code} to {output}")

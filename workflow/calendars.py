@@ -1,0 +1,220 @@
+"""iCalendar files: a cohort's five teaching days and, for one participant, their deadlines and
+recorded conversations.
+
+Every event has a UID that stays the same from one export to the next, and SEQUENCE is the
+cohort's schedule sequence, which :meth:`Workflow.reschedule` bumps: a calendar that imports
+the file again updates the moved day instead of adding a second one.
+"""
+
+from __future__ import annotations
+
+from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
+from urllib.parse import quote
+
+from icalendar import Calendar, Event, Timezone
+
+from states.programme import DAY_THEMES, LOCAL_TZ
+from workflow.errors import InvalidInput
+
+if TYPE_CHECKING:
+    from workflow.engine import ParticipantView, Workflow
+    from workflow.records import CohortRow
+
+PRODID = "-//Leder på spring//lps//DA"
+DAY_STARTS = time(9, 0)
+DAY_ENDS = time(16, 0)
+
+_TEXT = {
+    "da": {
+        "day": "Leder på spring, dag {number}: {theme}",
+        "day_description": "{cohort}. Undervisningsdag {number}: {theme}.",
+        "manager_conversation": "Frist: samtale med nærmeste leder",
+        "jti": "Frist: besvar JTI-spørgeskemaet",
+        "career_visit": "Frist: karrieresamtale",
+        "speech": "Frist: lederindlæg",
+        "met": "Opfyldt {on}.",
+        "waived": "Fritaget: {reason}",
+        "open": "Endnu ikke opfyldt.",
+        "held_manager_conversation": "Samtale med nærmeste leder (afholdt)",
+        "held_career_visit": "Karrieresamtale (afholdt)",
+        "held_closing_conversation": "Afsluttende samtale (afholdt)",
+        "host": "Vært: {name}, {municipality}",
+        "calendar": "Leder på spring: {cohort}",
+    },
+    "en": {
+        "day": "Leder på spring, day {number}: {theme}",
+        "day_description": "{cohort}. Teaching day {number}: {theme}.",
+        "manager_conversation": "Deadline: conversation with your manager",
+        "jti": "Deadline: answer the JTI questionnaire",
+        "career_visit": "Deadline: career visit",
+        "speech": "Deadline: leadership speech",
+        "met": "Done on {on}.",
+        "waived": "Waived: {reason}",
+        "open": "Not done yet.",
+        "held_manager_conversation": "Conversation with your manager (held)",
+        "held_career_visit": "Career visit (held)",
+        "held_closing_conversation": "Closing conversation (held)",
+        "host": "Host: {name}, {municipality}",
+        "calendar": "Leder på spring: {cohort}",
+    },
+}
+# Attendance is due on day 5 itself, already an event; it asks for nothing beyond the days.
+DEADLINES = ("manager_conversation", "jti", "career_visit", "speech")
+
+
+def _uid(*parts: object) -> str:
+    return "-".join(quote(str(part), safe="") for part in parts) + "@lps"
+
+
+def cohort_calendar(workflow: Workflow, code: str, participant: str | int | None = None) -> bytes:
+    """The iCalendar file of cohort ``code``; with ``participant`` (id or email, a member of
+    the cohort) also their obligation deadlines and recorded conversations, in their
+    language."""
+    from workflow.engine import _cohort_by_code
+
+    with workflow.db.reading() as conn:
+        cohort = _cohort_by_code(conn, code)
+    view = None
+    if participant is not None:
+        view = workflow.participant(participant)
+        if view.cohort != cohort.code:
+            raise InvalidInput(
+                f"participant #{view.id} ({view.email}) is in cohort {view.cohort}, "
+                f"not {cohort.code}"
+            )
+    language = view.language if view is not None else "da"
+    text = _TEXT[language]
+    stamp = workflow.now()
+    events = [_teaching_day(cohort, number, language, stamp) for number in range(1, 6)]
+    if view is not None:
+        events += _participant_events(view, cohort, text, stamp)
+
+    calendar = Calendar()
+    calendar.add("prodid", PRODID)
+    calendar.add("version", "2.0")
+    calendar.add("calscale", "GREGORIAN")
+    calendar.add("method", "PUBLISH")
+    name = text["calendar"].format(cohort=cohort.name)
+    calendar.add("x-wr-calname", f"{name} – {view.name}" if view is not None else name)
+    calendar.add("x-wr-timezone", str(LOCAL_TZ))
+    dates = [_start_date(event) for event in events]
+    calendar.add_component(
+        Timezone.from_tzinfo(
+            LOCAL_TZ,
+            tzid=str(LOCAL_TZ),
+            first_date=date(min(dates).year, 1, 1),
+            last_date=date(max(dates).year + 1, 12, 31),
+        )
+    )
+    for event in events:
+        calendar.add_component(event)
+    return bytes(calendar.to_ical())
+
+
+def _start_date(event: Event) -> date:
+    start = event.decoded("dtstart")
+    return start.date() if isinstance(start, datetime) else start
+
+
+def _event(uid: str, summary: str, sequence: int, stamp: datetime) -> Event:
+    event = Event()
+    event.add("uid", uid)
+    event.add("dtstamp", stamp)
+    event.add("sequence", sequence)
+    event.add("summary", summary)
+    return event
+
+
+def _teaching_day(cohort: CohortRow, number: int, language: str, stamp: datetime) -> Event:
+    day = cohort.days[number - 1]
+    theme_da, theme_en = DAY_THEMES[number - 1]
+    theme = theme_da if language == "da" else theme_en
+    text = _TEXT[language]
+    event = _event(
+        _uid(cohort.code, "day", number),
+        text["day"].format(number=number, theme=theme),
+        cohort.schedule_sequence,
+        stamp,
+    )
+    event.add("dtstart", datetime.combine(day, DAY_STARTS, tzinfo=LOCAL_TZ))
+    event.add("dtend", datetime.combine(day, DAY_ENDS, tzinfo=LOCAL_TZ))
+    event.add(
+        "description",
+        text["day_description"].format(cohort=cohort.name, number=number, theme=theme),
+    )
+    if cohort.venue:
+        event.add("location", cohort.venue)
+    event.add("transp", "OPAQUE")
+    return event
+
+
+def _all_day(event: Event, day: date) -> Event:
+    event.add("dtstart", day)
+    event.add("dtend", day + timedelta(days=1))
+    event.add("transp", "TRANSPARENT")
+    return event
+
+
+def _short(day: date) -> str:
+    return f"{day.day}.{day.month}.{day.year}"
+
+
+def _participant_events(
+    view: ParticipantView, cohort: CohortRow, text: dict[str, str], stamp: datetime
+) -> list[Event]:
+    facts = view.facts
+    met_on = {
+        "manager_conversation": facts.manager_conversation,
+        "jti": facts.jti_completed,
+        "career_visit": facts.career_visit,
+        "speech": facts.speech,
+    }
+    events = []
+    for obligation in view.obligations:
+        if obligation.name not in DEADLINES:
+            continue
+        event = _all_day(
+            _event(
+                _uid(view.id, obligation.name),
+                text[obligation.name],
+                cohort.schedule_sequence,
+                stamp,
+            ),
+            obligation.due,
+        )
+        done = met_on[obligation.name]
+        if obligation.status == "met" and done is not None:
+            event.add("description", text["met"].format(on=_short(done)))
+        elif obligation.status == "waived":
+            event.add("description", text["waived"].format(reason=obligation.waiver_reason or ""))
+        else:
+            event.add("description", text["open"])
+        events.append(event)
+    held = (
+        ("manager_conversation", facts.manager_conversation),
+        ("career_visit", facts.career_visit),
+        ("closing_conversation", facts.closing_conversation),
+    )
+    for conversation, on in held:
+        if on is None:
+            continue
+        event = _all_day(
+            _event(
+                _uid(view.id, conversation, "held"),
+                text[f"held_{conversation}"],
+                cohort.schedule_sequence,
+                stamp,
+            ),
+            on,
+        )
+        if conversation == "career_visit" and facts.host is not None:
+            event.add(
+                "description",
+                text["host"].format(name=facts.host.name, municipality=facts.host.municipality),
+            )
+        events.append(event)
+    return events
+
+
+__all__ = ["DAY_ENDS", "DAY_STARTS", "PRODID", "cohort_calendar"]
