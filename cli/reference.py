@@ -32,7 +32,13 @@ def _walk(command: click.Command, path: list[str], ctx: click.Context) -> list[t
 
 def reference() -> str:
     """Markdown with the help text of every command."""
-    root = click.Context(cli, info_name="lps", max_content_width=100, terminal_width=100)
+    root = click.Context(
+        cli,
+        info_name="lps",
+        max_content_width=100,
+        terminal_width=100,
+        help_option_names=cli.context_settings["help_option_names"],
+    )
     parts = []
     for title, text in _walk(cli, ["lps"], root)[1:]:
         parts.append(f"### `{title}`\n\n```\n{text.rstrip()}\n```\n")
