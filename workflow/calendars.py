@@ -9,6 +9,7 @@ the file again updates the moved day instead of adding a second one.
 from __future__ import annotations
 
 from datetime import date, datetime, time, timedelta
+from functools import lru_cache
 from typing import TYPE_CHECKING
 from urllib.parse import quote
 
@@ -16,10 +17,10 @@ from icalendar import Calendar, Event, Timezone
 
 from states.programme import DAY_THEMES, LOCAL_TZ
 from workflow.errors import InvalidInput
+from workflow.records import CohortRow
 
 if TYPE_CHECKING:
     from workflow.engine import ParticipantView, Workflow
-    from workflow.records import CohortRow
 
 PRODID = "-//Leder på spring//lps//DA"
 DAY_STARTS = time(9, 0)
@@ -84,8 +85,18 @@ def cohort_calendar(workflow: Workflow, code: str, participant: str | int | None
                 f"not {cohort.code}"
             )
     language = view.language if view is not None else "da"
+    return calendar_file(cohort, language=language, stamp=workflow.now(), view=view)
+
+
+def calendar_file(
+    cohort: CohortRow,
+    *,
+    language: str,
+    stamp: datetime,
+    view: ParticipantView | None = None,
+) -> bytes:
+    """The iCalendar bytes for a cohort (and optionally one participant) from loaded rows."""
     text = _TEXT[language]
-    stamp = workflow.now()
     events = [_teaching_day(cohort, number, language, stamp) for number in range(1, 6)]
     if view is not None:
         events += _participant_events(view, cohort, text, stamp)
@@ -110,6 +121,36 @@ def cohort_calendar(workflow: Workflow, code: str, participant: str | int | None
     for event in events:
         calendar.add_component(event)
     return bytes(calendar.to_ical())
+
+
+def teaching_days_attachment(cohort: CohortRow, language: str) -> tuple[str, str, bytes]:
+    """The welcome mail's calendar of the five teaching days, built once per cohort schedule
+    and language (DTSTAMP is when the schedule was last set, so the bytes are stable)."""
+    return (
+        "leder-paa-spring.ics",
+        "text/calendar; method=PUBLISH",
+        _cached_days(cohort.id, cohort.schedule_sequence, cohort.code, language, _Frozen(cohort)),
+    )
+
+
+class _Frozen:
+    """A hashable handle on a cohort row for the cache: equal when id and schedule are."""
+
+    def __init__(self, cohort: CohortRow):
+        self.cohort = cohort
+
+    def __hash__(self) -> int:
+        return hash((self.cohort.id, self.cohort.schedule_sequence, self.cohort.days))
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, _Frozen) and hash(self) == hash(other)
+
+
+@lru_cache(maxsize=256)
+def _cached_days(cohort_id: int, sequence: int, code: str, language: str, frozen: _Frozen) -> bytes:
+    cohort = frozen.cohort
+    stamp = datetime.combine(cohort.days[0], time(0), tzinfo=LOCAL_TZ) - timedelta(days=60)
+    return calendar_file(cohort, language=language, stamp=stamp)
 
 
 def _start_date(event: Event) -> date:

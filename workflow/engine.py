@@ -1045,6 +1045,15 @@ def _apply(
     return described
 
 
+def _attachment_for(step: Step, rule: str) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+    """The file a step's mail carries: the teaching days with the welcome mail."""
+    if rule == "welcome":
+        from workflow.calendars import teaching_days_attachment
+
+        return lambda language: teaching_days_attachment(step.cohort, language)
+    return None
+
+
 def _notify_step(step: Step, trigger: str, args: StepArgs) -> tuple[list[str], list[str]]:
     """Queue the notifications a step sends; returns (rule names, descriptions)."""
     rules: list[str] = []
@@ -1055,7 +1064,12 @@ def _notify_step(step: Step, trigger: str, args: StepArgs) -> tuple[list[str], l
         occurrence = len(step.facts.days) if notice.rule == "absence_notice" else 0
         extras = {"reason": args.reason or ""} if notice.rule == "withdrawal_notice" else None
         roles = messages.queue(
-            step, notice.rule, notice.recipients, occurrence=occurrence, extras=extras
+            step,
+            notice.rule,
+            notice.recipients,
+            occurrence=occurrence,
+            extras=extras,
+            attachment=_attachment_for(step, notice.rule),
         )
         if roles:
             rules.append(notice.rule)

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import hashlib
 import os
+from collections.abc import Callable
 from datetime import date, datetime, timedelta
 from email.utils import formataddr
 from typing import Any
@@ -133,9 +134,11 @@ def queue(
     *,
     occurrence: int = 0,
     extras: dict[str, Any] | None = None,
+    attachment: Callable[[str], tuple[str, str, bytes] | None] | None = None,
 ) -> list[str]:
     """Render ``rule`` for each role and add the outbox rows to the step. Returns the roles
-    that were queued (a role with nobody behind it, e.g. no admin email, is left out)."""
+    that were queued (a role with nobody behind it, e.g. no admin email, is left out).
+    ``attachment`` gives the file for a message in a language, if any."""
     from notifications.render import render
 
     row, cohort = step.row, step.cohort
@@ -174,6 +177,7 @@ def queue(
                 text=rendered.text,
                 html=rendered.html,
                 now=step.now,
+                attachment=attachment(language) if attachment else None,
             )
         )
         queued.append(role)
