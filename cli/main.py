@@ -23,7 +23,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "participant": (
         "cli.participant",
         "participant",
-        "Enrol, list, show, import, export and erase participants.",
+        "Enrol, list, show, import, export, erase.",
     ),
     "host": ("cli.host", "host", "Register the host of a participant's career visit."),
     "advance": ("cli.advance", "advance", "Fire a trigger for a participant or a whole cohort."),
@@ -31,14 +31,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "triggers": (
         "cli.triggers",
         "triggers",
-        "Which triggers are possible now, and why the others are not.",
+        "Which triggers are possible now, and why not.",
     ),
     "history": ("cli.history", "history", "A participant's audit trail."),
     "diagram": ("cli.diagram", "diagram", "Draw the programme as a state diagram."),
     "remind": (
         "cli.remind",
         "remind",
-        "Run the deadline sweep once: timed triggers, reminders, delivery.",
+        "Run the reminder sweep once (for cron).",
     ),
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
     "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
@@ -47,17 +47,17 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calendar": (
         "cli.calendar",
         "calendar",
-        "iCalendar file of a cohort's teaching days and a participant's deadlines.",
+        "Calendar (.ics) of teaching days and deadlines.",
     ),
     "report": (
         "cli.report",
         "report",
-        "A cohort at a glance: participants against the path, as HTML or CSV.",
+        "A cohort at a glance, as HTML or CSV.",
     ),
     "purge": (
         "cli.purge",
         "purge",
-        "Pseudonymise participants whose path ended before a date (retention).",
+        "Pseudonymise participants whose path ended long ago.",
     ),
 }
 

@@ -25,9 +25,11 @@ def database_url(explicit: str | None = None, env: Mapping[str, str] | None = No
 
 
 def redact(url: str) -> str:
-    """The URL with its password hidden, for messages and logs."""
+    """The URL with its password hidden (in the authority or the query), for messages and logs."""
+    from notifications.delivery import redact_url
+
     try:
-        return make_url(url).render_as_string(hide_password=True)
+        return redact_url(make_url(url).render_as_string(hide_password=True))
     except Exception:
         return "<unreadable database URL>"
 
@@ -114,13 +116,15 @@ class Database:
                     "the participant was changed by someone else at the same time; try again"
                 ) from None
             raise StorageError(f"database error: {_short(exc)}") from None
+        except DBAPIError as exc:
+            raise StorageError(f"the database refused the change: {_short(exc)}") from None
 
     @contextlib.contextmanager
     def reading(self) -> Iterator[Connection]:
         try:
             with self.engine.connect() as conn:
                 yield conn
-        except OperationalError as exc:
+        except DBAPIError as exc:
             raise StorageError(f"database error: {_short(exc)}") from None
 
     def dispose(self) -> None:
@@ -145,7 +149,7 @@ def _sqlite_begin(conn: Connection) -> None:
 
 def _is_missing_table(exc: DBAPIError) -> bool:
     message = str(exc.orig).lower()
-    return "no such table" in message or "does not exist" in message
+    return "no such table" in message or ("relation" in message and "does not exist" in message)
 
 
 def _is_lock_conflict(exc: OperationalError) -> bool:

@@ -348,6 +348,11 @@ class Workflow:
         code = code.strip()
         if not code:
             raise InvalidInput("the cohort code cannot be empty")
+        long_values = too_long(
+            code=code, name=name, venue=venue, admin_email=admin_email, jti_link=jti_link
+        )
+        if long_values:
+            raise InvalidInput(long_values[0])
         if not name.strip():
             raise InvalidInput("the cohort name cannot be empty (--name TEXT)")
         _check_days(days)
@@ -472,7 +477,7 @@ class Workflow:
         now = self.now()
         with self.db.transaction() as conn:
             cohort = _cohort_by_code(conn, cohort_code)
-            problems = enrolment_problems(
+            problems = too_long(workplace=workplace, jti_link=jti_link) + enrolment_problems(
                 cohort,
                 today=self.today(),
                 name=name,
@@ -545,7 +550,7 @@ class Workflow:
         self, ref: str | int, *, name: str, email: str, role: str, municipality: str
     ) -> ParticipantView:
         """Register (or replace) the host of a participant's career visit."""
-        problems = []
+        problems = too_long(name=name, email=email, municipality=municipality)
         if not name.strip():
             problems.append("the host's name cannot be empty (--name TEXT)")
         if not valid_email(email):
@@ -902,6 +907,30 @@ def _check_days(days: list[date]) -> None:
             )
 
 
+FIELD_LIMITS = {
+    "code": 64,
+    "name": 200,
+    "email": 320,
+    "municipality": 100,
+    "workplace": 200,
+    "manager_name": 200,
+    "manager_email": 320,
+    "venue": 300,
+    "admin_email": 320,
+    "jti_link": 1000,
+}
+
+
+def too_long(**values: str | None) -> list[str]:
+    """A line for each value longer than its column allows."""
+    return [
+        f"{field.replace('_', ' ')} is {len(value)} characters; at most "
+        f"{FIELD_LIMITS[field]} are allowed"
+        for field, value in values.items()
+        if value is not None and len(value.strip()) > FIELD_LIMITS[field]
+    ]
+
+
 def enrolment_problems(
     cohort: CohortRow,
     *,
@@ -914,7 +943,13 @@ def enrolment_problems(
     language: str,
 ) -> list[str]:
     """Every enrolment rule the given details break (uniqueness aside)."""
-    problems = []
+    problems = too_long(
+        name=name,
+        email=email,
+        municipality=municipality,
+        manager_name=manager_name,
+        manager_email=manager_email,
+    )
     if today >= cohort.days[0]:
         problems.append(
             f"cohort {cohort.code} started on {cohort.days[0].isoformat()}; "

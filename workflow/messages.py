@@ -7,7 +7,7 @@ import hashlib
 import os
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from email.utils import formataddr
+from email.headerregistry import Address
 from typing import Any
 
 from states.programme import DAY_THEMES, obligation_due
@@ -20,7 +20,7 @@ SENDER_NAME = "Kursussekretariatet, Leder på spring"
 
 def sender_for(cohort: CohortRow | None) -> str:
     address = os.environ.get("LPS_MAIL_FROM") or (cohort.admin_email if cohort else None)
-    return formataddr((SENDER_NAME, address or DEFAULT_SENDER_ADDRESS))
+    return _address(SENDER_NAME, address or DEFAULT_SENDER_ADDRESS)
 
 
 def cohort_context(cohort: CohortRow) -> dict[str, Any]:
@@ -49,7 +49,11 @@ def day_context(cohort: CohortRow, number: int) -> dict[str, Any]:
 
 
 def _address(name: str, email: str) -> str:
-    return formataddr((name, email))
+    """A readable address header value, quoted where the name needs it ("Hansen, Jens")."""
+    try:
+        return str(Address(display_name=name, addr_spec=email))
+    except (ValueError, IndexError):
+        return str(Address(display_name=name.replace("<", "").replace(">", ""), addr_spec=email))
 
 
 def recipients(row: ParticipantRow, cohort: CohortRow, role: str) -> tuple[str, str] | None:

@@ -7,8 +7,10 @@ from pathlib import Path
 from alembic import command
 from alembic.config import Config
 from alembic.script import ScriptDirectory
+from sqlalchemy.exc import DBAPIError
 
 from workflow.db import Database
+from workflow.errors import StorageError
 
 MIGRATIONS = Path(__file__).parent / "migrations"
 
@@ -27,8 +29,15 @@ def upgrade(database: Database) -> str | None:
     """Bring the schema to the newest revision; safe to run again. Returns the revision."""
     config = alembic_config()
     if database.sqlite_path is not None:
-        database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
-    with database.engine.begin() as conn:
-        config.attributes["connection"] = conn
-        command.upgrade(config, "head")
+        try:
+            database.sqlite_path.parent.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise StorageError(f"cannot create {database.sqlite_path}: {exc.strerror}") from None
+    try:
+        with database.engine.begin() as conn:
+            config.attributes["connection"] = conn
+            command.upgrade(config, "head")
+    except DBAPIError as exc:
+        first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
+        raise StorageError(f"cannot reach database {database.display_url}: {first}") from None
     return head_revision()
