@@ -7,11 +7,16 @@ import click
 
 @click.command()
 @click.option(
-    "--format", "fmt", type=click.Choice(["mermaid", "dot"]), default="mermaid", show_default=True
+    "--format",
+    "fmt",
+    type=click.Choice(["mermaid", "dot", "svg"]),
+    default="mermaid",
+    show_default=True,
 )
 @click.option("--exits", is_flag=True, help="Draw withdraw and defer arrows from every state.")
 def diagram(fmt: str, exits: bool) -> None:
-    """Print the programme's state machine as Mermaid or Graphviz DOT."""
+    """Print the programme's state machine as Mermaid, Graphviz DOT or an SVG picture."""
     from states import diagram as drawing
 
-    click.echo(drawing.mermaid(exits) if fmt == "mermaid" else drawing.dot(exits), nl=False)
+    drawers = {"mermaid": drawing.mermaid, "dot": drawing.dot, "svg": drawing.svg}
+    click.echo(drawers[fmt](exits), nl=False)

@@ -54,6 +54,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "report",
         "A cohort at a glance, as HTML or CSV.",
     ),
+    "certificate": (
+        "cli.certificate",
+        "certificate",
+        "Write or verify a certificate (kursusbevis) as PDF.",
+    ),
     "purge": (
         "cli.purge",
         "purge",

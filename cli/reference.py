@@ -18,14 +18,14 @@ END = "<!-- cli-reference:end -->"
 
 
 def _walk(command: click.Command, path: list[str], ctx: click.Context) -> list[tuple[str, str]]:
-    sub_ctx = click.Context(
-        command, info_name=path[-1], parent=ctx, max_content_width=100, terminal_width=100
-    )
-    sections = [(" ".join(path), command.get_help(sub_ctx))]
+    sections = [(" ".join(path), command.get_help(ctx))]
     if isinstance(command, click.Group):
-        for name in command.list_commands(sub_ctx):
-            child = command.get_command(sub_ctx, name)
+        for name in command.list_commands(ctx):
+            child = command.get_command(ctx, name)
             if child is not None:
+                sub_ctx = click.Context(
+                    child, info_name=name, parent=ctx, max_content_width=100, terminal_width=100
+                )
                 sections += _walk(child, [*path, name], sub_ctx)
     return sections
 

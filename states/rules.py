@@ -125,7 +125,6 @@ TIMED_RULES: tuple[TimedRule, ...] = (
         -7,
         ("manager", "admin"),
         _open("manager_conversation", "conversation already held"),
-        expires_on_day=1,
     ),
     TimedRule(
         "jti_reminder",

@@ -108,8 +108,10 @@ class Database:
     def transaction(self) -> Iterator[Connection]:
         """One unit of work: everything inside commits together or not at all."""
         try:
-            with self.engine.begin() as conn:
-                yield conn
+            with self.engine.connect() as conn:
+                conn.execution_options(lps_write=True)
+                with conn.begin():
+                    yield conn
         except OperationalError as exc:
             if _is_lock_conflict(exc):
                 raise ConcurrentChange(
@@ -144,7 +146,12 @@ def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
 
 
 def _sqlite_begin(conn: Connection) -> None:
-    conn.exec_driver_sql("BEGIN")
+    # A unit of work takes SQLite's write lock up front (waiting up to busy_timeout), so two
+    # writers queue instead of one failing when it upgrades a stale read; reads stay shared.
+    if conn.get_execution_options().get("lps_write"):
+        conn.exec_driver_sql("BEGIN IMMEDIATE")
+    else:
+        conn.exec_driver_sql("BEGIN")
 
 
 def _is_missing_table(exc: DBAPIError) -> bool:

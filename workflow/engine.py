@@ -1081,11 +1081,29 @@ def _apply(
 
 
 def _attachment_for(step: Step, rule: str) -> Callable[[str], tuple[str, str, bytes] | None] | None:
-    """The file a step's mail carries: the teaching days with the welcome mail."""
+    """The file a step's mail carries: the teaching days with the welcome mail, the
+    certificate (kursusbevis) with the certificate mail."""
     if rule == "welcome":
         from workflow.calendars import teaching_days_attachment
 
         return lambda language: teaching_days_attachment(step.cohort, language)
+    if rule == "certificate" and step.facts.certified is not None:
+        from workflow.certificate import PDF_TYPE, file_name, render_certificate
+
+        issued = step.facts.certified
+        try:
+            pdf = render_certificate(
+                step.row.name,
+                step.row.municipality,
+                step.cohort.name,
+                step.cohort.code,
+                list(step.cohort.days),
+                issued,
+                messages.certificate_code(step.row.id, issued),
+            )
+        except InvalidInput:
+            return None  # a letter no shipped font can draw: the mail goes without the PDF
+        return lambda language: (file_name(step.row.id), PDF_TYPE, pdf)
     return None
 
 

@@ -18,7 +18,7 @@ from sqlalchemy import func, literal_column, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from states.programme import FINAL_STATES, LOCAL_TZ, OBLIGATION_LABELS, StepArgs
+from states.programme import FINAL_STATES, OBLIGATION_LABELS, StepArgs
 from states.rules import TIMED_RULE_BY_NAME, digest_moment, overdue, still_applies
 from workflow import messages
 from workflow.errors import ConcurrentChange, GuardFailed
@@ -249,7 +249,7 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
                 select(COHORTS).where(COHORTS.c.admin_email == admin).order_by(COHORTS.c.code)
             )
         ]
-        today = now.astimezone(LOCAL_TZ).date()
+        # Judged as of the Monday itself, so a catch-up later in the week reports the same.
         sections = []
         for cohort in cohorts:
             late: list[dict[str, Any]] = []
@@ -261,14 +261,14 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
             )
             for raw in rows:
                 participant = ParticipantRow.from_row(raw)
-                for name, due in overdue(participant.facts, cohort.plan, today):
+                for name, due in overdue(participant.facts, cohort.plan, monday):
                     late.append(
                         {
                             "participant": f"{participant.name} <{participant.email}>",
                             "obligation": name,
                             "obligation_label": OBLIGATION_LABELS[name][0],
                             "due": due,
-                            "days_late": (today - due).days,
+                            "days_late": (monday - due).days,
                         }
                     )
             if late:

@@ -1,0 +1,75 @@
+"""``lps certificate``: write a participant's certificate (kursusbevis) as PDF, or verify a code."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import click
+
+from cli.app import App
+from cli.output import echo_json
+
+
+class _ParticipantByDefault(click.Group):
+    """``lps certificate P`` is short for ``lps certificate pdf P``."""
+
+    def resolve_command(
+        self, ctx: click.Context, args: list[str]
+    ) -> tuple[str | None, click.Command | None, list[str]]:
+        if args and args[0] not in self.commands and not args[0].startswith("-"):
+            args = ["pdf", *args]
+        return super().resolve_command(ctx, args)
+
+
+@click.group(
+    cls=_ParticipantByDefault,
+    subcommand_metavar="PARTICIPANT [--output FILE] | verify CODE",
+)
+def certificate() -> None:
+    """Write a participant's certificate (kursusbevis) as PDF, or verify a certificate's code.
+
+    \b
+      lps certificate 12                      writes kursusbevis-12.pdf here
+      lps certificate 12 --output bevis.pdf
+      lps certificate verify LPS-12-0A1B2C3D  whom it was issued to, and when
+    """
+
+
+@certificate.command("pdf")
+@click.argument("participant")
+@click.option(
+    "--output",
+    "-o",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Where to write the PDF (default: kursusbevis-<id>.pdf in this folder).",
+)
+@click.pass_obj
+def pdf(app: App, participant: str, output: Path | None) -> None:
+    """Write PARTICIPANT's certificate as PDF, once it is issued."""
+    from workflow.certificate import certificate_pdf
+
+    name, content = certificate_pdf(app.workflow(), participant)
+    target = output or Path(name)
+    try:
+        target.write_bytes(content)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    click.echo(f"Certificate written to {target}")
+
+
+@certificate.command("verify")
+@click.argument("code")
+@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@click.pass_obj
+def verify(app: App, code: str, as_json: bool) -> None:
+    """Whom the certificate with CODE was issued to, and when."""
+    from workflow.certificate import verify_code
+
+    issued = verify_code(app.workflow(), code)
+    if as_json:
+        echo_json(issued.as_json())
+        return
+    click.echo(
+        f"{issued.code} is valid: issued to {issued.name} ({issued.municipality}), "
+        f"cohort {issued.cohort_name} ({issued.cohort_code}), on {issued.issued_on.isoformat()}"
+    )
