@@ -138,8 +138,11 @@ def _advance_cohort(
     from workflow.errors import BulkRefused
 
     excluded = [p.strip() for p in (except_ or "").split(",") if p.strip()]
+    from cli.progress import progress_bar
+
     try:
-        result = workflow.advance_cohort(code, request, except_refs=excluded)
+        with progress_bar(f"Advancing {code}") as advance:
+            result = workflow.advance_cohort(code, request, except_refs=excluded, progress=advance)
     except BulkRefused as refused:
         click.echo(f"Advanced {refused.done} participant(s) of {code}.")
         raise LpsClickError(refused.lines()) from None

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -17,6 +18,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2.runtime import Context
+from markupsafe import escape
 
 from notifications.dates import LANGUAGES, check_language, format_date, format_datetime, format_time
 
@@ -163,4 +165,71 @@ def render(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
     return Rendered(subject=subject, text=text, html=html)
 
 
-__all__ = ["LANGUAGES", "RULES", "Rendered", "render", "required_keys"]
+# Rules whose messages differ between recipients only in names, addresses and links: these are
+# rendered once per shape with placeholders, which makes a sweep of thousands of reminders cheap.
+_SHAPED_RULES = frozenset(RULES) - {
+    "certificate",
+    "absence_notice",
+    "withdrawal_notice",
+    "group_announcement",
+    "admin_digest",
+}
+_PERSONAL_FIELDS: tuple[tuple[str | None, str], ...] = (
+    ("participant", "name"),
+    ("participant", "email"),
+    ("participant", "municipality"),
+    ("participant", "workplace"),
+    ("manager", "name"),
+    ("manager", "email"),
+    ("recipient", "name"),
+    ("recipient", "email"),
+    ("host", "name"),
+    ("host", "email"),
+    ("host", "municipality"),
+    (None, "jti_link"),
+)
+_SHAPES: dict[str, Rendered] = {}
+_SHAPES_LIMIT = 4096
+
+
+def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
+    """The same result as :func:`render`, computed once per message shape.
+
+    Personal values are swapped for private-use placeholders, the placeholder message is
+    rendered (or taken from the cache), and the values are put back: verbatim in the text,
+    escaped in the HTML. Values that rendering would reshape (line breaks, surrounding
+    spaces) fall back to a direct render.
+    """
+    if rule not in _SHAPED_RULES:
+        return render(rule, language, context)
+    shaped: dict[str, Any] = dict(context)
+    values: dict[str, str] = {}
+    for index, (outer, key) in enumerate(_PERSONAL_FIELDS):
+        found = shaped if outer is None else shaped.get(outer)
+        if not isinstance(found, Mapping) or not found.get(key):
+            continue
+        value = found[key]
+        if not isinstance(value, str) or value != " ".join(value.split()):
+            return render(rule, language, context)
+        token = f"\ue000{index}\ue001"
+        container: dict[str, Any] = dict(found) if outer is not None else shaped
+        if outer is not None:
+            shaped[outer] = container
+        container[key] = token
+        values[token] = value
+    key = json.dumps([rule, language, shaped], sort_keys=True, default=str)
+    template = _SHAPES.get(key)
+    if template is None:
+        template = render(rule, language, shaped)
+        if len(_SHAPES) >= _SHAPES_LIMIT:
+            _SHAPES.clear()
+        _SHAPES[key] = template
+    subject, text, html = template.subject, template.text, template.html
+    for token, value in values.items():
+        subject = subject.replace(token, value)
+        text = text.replace(token, value)
+        html = html.replace(token, str(escape(value)))
+    return Rendered(subject=subject, text=text, html=html)
+
+
+__all__ = ["LANGUAGES", "RULES", "Rendered", "render", "render_shaped", "required_keys"]

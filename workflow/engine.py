@@ -593,7 +593,12 @@ class Workflow:
         return self._change(ref, change, dry_run=dry_run, defer_to=request.to)
 
     def advance_cohort(
-        self, code: str, request: StepRequest, *, except_refs: Iterable[str] = ()
+        self,
+        code: str,
+        request: StepRequest,
+        *,
+        except_refs: Iterable[str] = (),
+        progress: Callable[[int], None] | None = None,
     ) -> BulkResult:
         """Fire a trigger for every active participant of a cohort; each is refused or advanced
         on its own. Raises :class:`BulkRefused` after writing the rest when any was refused."""
@@ -654,6 +659,8 @@ class Workflow:
                     ]
                 else:
                     advanced.append((step.row.id, step.row.state, step.state))
+            if progress:
+                progress(len(chunk))
         if refused:
             raise BulkRefused(refused, len(advanced))
         return BulkResult(advanced, refused, skipped)

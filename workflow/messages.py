@@ -143,7 +143,7 @@ def queue(
     """Render ``rule`` for each role and add the outbox rows to the step. Returns the roles
     that were queued (a role with nobody behind it, e.g. no admin email, is left out).
     ``attachment`` gives the file for a message in a language, if any."""
-    from notifications.render import render
+    from notifications.render import render_shaped as render
 
     row, cohort = step.row, step.cohort
     base = {
