@@ -21,9 +21,14 @@ import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.headerregistry import AddressHeader, BaseHeader
-from email.message import EmailMessage
-from email.utils import format_datetime, getaddresses
+from email.charset import QP, Charset
+from email.encoders import encode_base64
+from email.header import Header
+from email.message import Message
+from email.mime.base import MIMEBase
+from email.mime.multipart import MIMEMultipart
+from email.mime.text import MIMEText
+from email.utils import format_datetime, formataddr, getaddresses
 from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -43,6 +48,10 @@ __all__ = [
 ]
 
 DEFAULT_DOMAIN = "lps.invalid"
+# Quoted-printable keeps the body 7-bit clean, so servers without 8BITMIME accept it, while
+# mostly-ASCII Danish text stays readable in the raw file.
+_QP_UTF8 = Charset("utf-8")
+_QP_UTF8.body_encoding = QP
 DEFAULT_TIMEOUT = 30.0
 REDACTED = "***"
 
@@ -101,7 +110,7 @@ class Channel(Protocol):
 
     name: str
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Deliver ``message``; raise :class:`DeliveryError` on failure."""
         ...
 
@@ -119,17 +128,28 @@ def message_id_for(key: str, domain: str = DEFAULT_DOMAIN) -> str:
     return f"<{_sha256(key)[:32]}@{domain}>"
 
 
-def _check_single_address(header: object, field: str, value: str) -> None:
-    valid = (
-        isinstance(header, AddressHeader)
-        and isinstance(header, BaseHeader)
-        and not header.defects
-        and len(header.addresses) == 1
-        and bool(header.addresses[0].username)
-        and bool(header.addresses[0].domain)
-    )
-    if not valid:
+def _single_address(field: str, value: str) -> str:
+    """``value`` as one encoded address header, or ``ValueError`` when it is not exactly one
+    address with a local part and a domain."""
+    if "\n" in value or "\r" in value:
         raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
+    found = getaddresses([value])
+    if len(found) != 1:
+        raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
+    name, address = found[0]
+    local, at, domain = address.rpartition("@")
+    if not at or not local or not domain or " " in address:
+        raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
+    return formataddr((name, address), charset="utf-8")
+
+
+def _header_text(field: str, value: str) -> str | Header:
+    if "\n" in value or "\r" in value:
+        raise ValueError(f"{field} must be one line, got {value!r}")
+    if value.isascii():
+        return value
+    # A Header object, not its encoded string, so that folding counts the header's name.
+    return Header(value, "utf-8", header_name=field.capitalize())
 
 
 def _split_content_type(content_type: str) -> tuple[str, str, dict[str, str]]:
@@ -145,9 +165,7 @@ def _split_content_type(content_type: str) -> tuple[str, str, dict[str, str]]:
     return maintype, subtype, params
 
 
-def build_message(
-    mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime
-) -> EmailMessage:
+def build_message(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime) -> Message:
     """Build the MIME message for ``mail``.
 
     The result is ``multipart/alternative`` (plain text and HTML, UTF-8), wrapped
@@ -161,29 +179,34 @@ def build_message(
     """
     if date.tzinfo is None or date.utcoffset() is None:
         raise ValueError(f"date must be timezone-aware, got {date.isoformat()}")
-    message = EmailMessage()
-    message["From"] = mail.sender
-    message["To"] = mail.recipient
-    _check_single_address(message["From"], "sender", mail.sender)
-    _check_single_address(message["To"], "recipient", mail.recipient)
-    message["Subject"] = mail.subject
+    # The compat32 MIME classes: the same standard output as Message at a fraction of
+    # the cost, which matters when a sweep sends thousands of reminders.
+    sender = _single_address("sender", mail.sender)
+    recipient = _single_address("recipient", mail.recipient)
+    subject = _header_text("subject", mail.subject)
+    alternative = MIMEMultipart("alternative")
+    alternative.attach(MIMEText(mail.text, "plain", _QP_UTF8))  # type: ignore[arg-type]
+    alternative.attach(MIMEText(mail.html, "html", _QP_UTF8))  # type: ignore[arg-type]
+    message: Message = alternative
+    if mail.attachments:
+        message = MIMEMultipart("mixed")
+        message.attach(alternative)
+        for attachment in mail.attachments:
+            maintype, subtype, params = _split_content_type(attachment.content_type)
+            file_part = MIMEBase(maintype, subtype)
+            for name, value in params.items():
+                file_part.set_param(name, value)
+            file_part.set_payload(attachment.data)
+            encode_base64(file_part)
+            file_part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
+            message.attach(file_part)
+    message["From"] = sender
+    message["To"] = recipient
+    message["Subject"] = subject  # type: ignore[assignment]
     message["Date"] = format_datetime(date)
     message["Message-ID"] = message_id_for(mail.key, domain)
     message["X-LPS-Rule"] = mail.rule
     message["X-LPS-Key"] = mail.key
-    # Quoted-printable keeps the body 7-bit clean, so servers without 8BITMIME
-    # accept it, while mostly-ASCII Danish text stays readable in the raw file.
-    message.set_content(mail.text, charset="utf-8", cte="quoted-printable")
-    message.add_alternative(mail.html, subtype="html", charset="utf-8", cte="quoted-printable")
-    for attachment in mail.attachments:
-        maintype, subtype, params = _split_content_type(attachment.content_type)
-        message.add_attachment(
-            attachment.data,
-            maintype=maintype,
-            subtype=subtype,
-            filename=attachment.filename,
-            params=params,
-        )
     # Fixed boundaries make the same mail serialise to the same bytes on every
     # retry; "=_" cannot occur in quoted-printable or base64 bodies.
     for number, part in enumerate(p for p in message.walk() if p.is_multipart()):
@@ -398,7 +421,7 @@ class SmtpChannel:
     def __repr__(self) -> str:
         return f"SmtpChannel({self.url!r})"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Send ``message`` to the recipients in its To/Cc/Bcc headers.
 
         Raises :class:`DeliveryError`: transient for 4xx replies and network
@@ -436,7 +459,7 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError):
             connection.close()
 
-    def _transmit(self, message: EmailMessage) -> dict[str, tuple[int, bytes]]:
+    def _transmit(self, message: Message) -> dict[str, tuple[int, bytes]]:
         if self._connection is None:
             self._connection = self._connect()
         return self._connection.send_message(message)
@@ -462,7 +485,7 @@ class SmtpChannel:
             raise
         return connection
 
-    def _failure(self, exc: BaseException, message: EmailMessage) -> DeliveryError:
+    def _failure(self, exc: BaseException, message: Message) -> DeliveryError:
         server = f"SMTP server {self.host}:{self.port}"
         what = f"message {message.get('Message-ID', '')} to {', '.join(_recipients(message))}"
         code: int | None = None
@@ -502,7 +525,7 @@ class SmtpChannel:
         return DeliveryError(text, transient=transient, code=code)
 
 
-def _recipients(message: EmailMessage) -> list[str]:
+def _recipients(message: Message) -> list[str]:
     fields = [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
     return [address for _, address in getaddresses(fields) if address]
 
@@ -523,7 +546,7 @@ class EmlChannel:
         self.name = "eml"
         self.directory = Path(directory)
 
-    def path_for(self, message: EmailMessage) -> Path:
+    def path_for(self, message: Message) -> Path:
         """Return the file ``message`` is (or would be) written to.
 
         Raises ``ValueError`` when the message has neither ``X-LPS-Key`` nor
@@ -535,7 +558,7 @@ class EmlChannel:
         rule = _UNSAFE_FILENAME.sub("_", str(message.get("X-LPS-Rule") or "")).strip("._")
         return self.directory / f"{rule or 'mail'}-{_sha256(key)[:16]}.eml"
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Message) -> None:
         """Write ``message`` atomically; raise :class:`DeliveryError` if that fails."""
         try:
             path = self.path_for(message)

@@ -7,6 +7,7 @@ from typing import Any
 
 from sqlalchemy import (
     JSON,
+    Boolean,
     Date,
     DateTime,
     ForeignKey,
@@ -24,7 +25,7 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
 from sqlalchemy.types import TypeDecorator
 
-SCHEMA_REVISION = "0001"
+SCHEMA_REVISION = "0002"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -198,3 +199,15 @@ class OutboxMessage(Base):
     last_error: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[datetime] = mapped_column(UTCDateTime())
     sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+
+
+class DigestCheck(Base):
+    """The weeks whose admin digest has been considered, sent or not: the sweep then skips the
+    weekly scan of active participants."""
+
+    __tablename__ = "digest_checks"
+
+    admin_email: Mapped[str] = mapped_column(String(320), primary_key=True)
+    week_of: Mapped[date] = mapped_column(Date, primary_key=True)
+    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    sent: Mapped[bool] = mapped_column(Boolean, default=False)

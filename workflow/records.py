@@ -15,13 +15,21 @@ from states.facts import Facts
 from states.programme import FINAL_STATES, CohortPlan, Situation
 from states.rules import DueMoment
 from workflow.audit import entry_hash, note_digest
-from workflow.models import AuditEntry, Cohort, Deadline, OutboxMessage, Participant
+from workflow.models import (
+    AuditEntry,
+    Cohort,
+    Deadline,
+    DigestCheck,
+    OutboxMessage,
+    Participant,
+)
 
 COHORTS = cast(Table, Cohort.__table__)
 PARTICIPANTS = cast(Table, Participant.__table__)
 AUDIT = cast(Table, AuditEntry.__table__)
 DEADLINES = cast(Table, Deadline.__table__)
 OUTBOX = cast(Table, OutboxMessage.__table__)
+DIGEST_CHECKS = cast(Table, DigestCheck.__table__)
 
 
 @dataclass(frozen=True)

@@ -26,6 +26,7 @@ from workflow.machine import attached
 from workflow.records import (
     COHORTS,
     DEADLINES,
+    DIGEST_CHECKS,
     OUTBOX,
     PARTICIPANTS,
     CohortRow,
@@ -241,7 +242,12 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
     queued = 0
     for admin in admins:
         key = f"digest:{admin}:{monday.isoformat()}"
-        if conn.execute(select(OUTBOX.c.id).where(OUTBOX.c.key == key)).first():
+        checked = conn.execute(
+            select(DIGEST_CHECKS.c.sent).where(
+                DIGEST_CHECKS.c.admin_email == admin, DIGEST_CHECKS.c.week_of == monday
+            )
+        ).first()
+        if checked is not None:
             continue
         cohorts = [
             CohortRow.from_row(r)
@@ -281,7 +287,21 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
             )
             if r.recipient_role != "admin" or r.rule != "admin_digest"
         ]
-        if not sections and not failed:
+        nothing_to_say = not sections and not failed
+        if not report_only:
+            insert_ignoring_duplicates(
+                conn,
+                DIGEST_CHECKS,
+                [
+                    {
+                        "admin_email": admin,
+                        "week_of": monday,
+                        "checked_at": now,
+                        "sent": not nothing_to_say,
+                    }
+                ],
+            )
+        if nothing_to_say:
             continue
         queued += 1
         if report_only:
