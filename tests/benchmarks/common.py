@@ -17,7 +17,7 @@ import subprocess
 import sys
 import time
 import uuid
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
@@ -216,7 +216,7 @@ class Timing:
 
 
 def interleaved_medians(
-    commands: dict[str, tuple[list[str], dict[str, str] | None]], runs: int
+    commands: Mapping[str, tuple[list[str], dict[str, str] | None]], runs: int
 ) -> dict[str, Timing]:
     """Median wall and CPU time of each command, run in turns so that a disturbance hits all
     alike; one warm-up run each first (file cache, .pyc). CPU time is the steadier figure
