@@ -1049,7 +1049,7 @@ def _replace_facts(row: ParticipantRow, facts: Facts) -> ParticipantRow:
 
 
 def _start_path(step: Step, note: str | None) -> list[str]:
-    step.schedule(cohort_deadlines(step.cohort.plan))
+    step.schedule(cohort_deadlines(step.cohort.plan), skip_passed=True)
     notified, described = _notify_step(step, "enrol", StepArgs())
     step.record("enrol", None, INITIAL_STATE, note=note, data=_notified(notified))
     return described

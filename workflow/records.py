@@ -13,7 +13,7 @@ from sqlalchemy.engine import Connection
 
 from states.facts import Facts
 from states.programme import FINAL_STATES, CohortPlan, Situation
-from states.rules import DueMoment
+from states.rules import TIMED_RULE_BY_NAME, DueMoment
 from workflow.audit import entry_hash, note_digest
 from workflow.models import (
     AuditEntry,
@@ -204,8 +204,16 @@ class Step:
         self.audit.append(entry)
         return entry
 
-    def schedule(self, moments: Iterable[DueMoment]) -> None:
+    def schedule(self, moments: Iterable[DueMoment], *, skip_passed: bool = False) -> None:
+        """Add deadline rows. With ``skip_passed`` (at enrolment), a reminder whose moment came
+        before the participant existed is recorded as skipped rather than sent late: the
+        welcome mail already gives the dates. Rules that fire a trigger always stay pending."""
         for moment in moments:
+            passed = (
+                skip_passed
+                and moment.due_at < self.now
+                and TIMED_RULE_BY_NAME[moment.rule].fires is None
+            )
             self.deadlines.append(
                 {
                     "participant_id": self.row.id,
@@ -213,7 +221,9 @@ class Step:
                     "occurrence": moment.occurrence,
                     "due_at": moment.due_at,
                     "expires_at": moment.expires_at,
-                    "status": "pending",
+                    "status": "skipped" if passed else "pending",
+                    "resolved_at": self.now if passed else None,
+                    "outcome": "due before the participant was enrolled" if passed else None,
                 }
             )
 
