@@ -172,10 +172,24 @@ def lps_command() -> list[str]:
     ]
 
 
+# Where the subprocesses keep their bytecode. An inherited PYTHONDONTWRITEBYTECODE would have
+# every run compile the project's modules from source (site-packages ship compiled), which no
+# installed lps does; a cache of our own keeps the tree clean and the runs honest.
+BYTECODE: dict[str, Path] = {}
+
+
 def lps_env(
     url: str | None = None, now: str | None = None, mail: Path | None = None
 ) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith("LPS_")}
+    """The environment for a measured subprocess (``lps`` or its floor): no LPS_ settings but
+    the given ones, and bytecode written to and read from the benchmark's own cache."""
+    env = {
+        k: v
+        for k, v in os.environ.items()
+        if not k.startswith("LPS_") and k != "PYTHONDONTWRITEBYTECODE"
+    }
+    if "dir" in BYTECODE:
+        env["PYTHONPYCACHEPREFIX"] = str(BYTECODE["dir"])
     if url is not None:
         env["LPS_DATABASE_URL"] = url
     if now is not None:

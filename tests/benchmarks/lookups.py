@@ -151,7 +151,7 @@ def run_backend(ctx: Context, backend: str, pop: Population) -> None:
         env = lps_env(url, NOW_LOCAL.isoformat(timespec="minutes"))
         lps = lps_command()
         commands = {
-            "floor": ([_python(), "-c", "import click, sqlalchemy.orm"], None),
+            "floor": ([_python(), "-c", "import click, sqlalchemy.orm"], lps_env()),
             "show": ([*lps, "participant", "show", str(target)], env),
             "show-email": ([*lps, "participant", "show", email], env),
             "history": ([*lps, "history", str(target)], env),

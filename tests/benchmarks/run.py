@@ -102,6 +102,7 @@ def machine() -> dict[str, Any]:
 
 def main(argv: list[str] | None = None) -> int:
     from tests.benchmarks.common import (
+        BYTECODE,
         SCALES,
         Context,
         Report,
@@ -120,6 +121,7 @@ def main(argv: list[str] | None = None) -> int:
         backends = ("postgres",) if args.no_sqlite else ("sqlite", "postgres")
     workdir = Path(args.workdir or tempfile.mkdtemp(prefix="lps-bench-"))
     workdir.mkdir(parents=True, exist_ok=True)
+    BYTECODE["dir"] = workdir / "pycache"
     meta = {"scale": args.scale, "backends": backends, **machine()}
     say("lps benchmarks: " + ", ".join(f"{k}={v}" for k, v in meta.items()))
     report = Report()
