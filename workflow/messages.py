@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import hashlib
 import os
+import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
-from email.headerregistry import Address
+from functools import lru_cache
 from typing import Any
 
 from states.programme import DAY_THEMES, obligation_due
@@ -20,7 +21,12 @@ SENDER_NAME = "Kursussekretariatet, Leder på spring"
 
 def sender_for(cohort: CohortRow | None) -> str:
     address = os.environ.get("LPS_MAIL_FROM") or (cohort.admin_email if cohort else None)
-    return _address(SENDER_NAME, address or DEFAULT_SENDER_ADDRESS)
+    return _sender(address or DEFAULT_SENDER_ADDRESS)
+
+
+@lru_cache(maxsize=64)
+def _sender(address: str) -> str:
+    return _address(SENDER_NAME, address)
 
 
 def cohort_context(cohort: CohortRow) -> dict[str, Any]:
@@ -48,12 +54,19 @@ def day_context(cohort: CohortRow, number: int) -> dict[str, Any]:
     }
 
 
+_SPECIALS = re.compile(r'[][\\()<>@,:;".]')
+
+
 def _address(name: str, email: str) -> str:
-    """A readable address header value, quoted where the name needs it ("Hansen, Jens")."""
-    try:
-        return str(Address(display_name=name, addr_spec=email))
-    except (ValueError, IndexError):
-        return str(Address(display_name=name.replace("<", "").replace(">", ""), addr_spec=email))
+    """A readable address header value, the name quoted where it needs it ("Hansen, Jens"),
+    as :func:`email.utils.formataddr` does, but kept in Unicode for the outbox and its
+    listing; the MIME encoding happens when the message is built."""
+    name = " ".join(name.split())
+    if not name:
+        return email
+    if _SPECIALS.search(name):
+        name = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
+    return f"{name} <{email}>"
 
 
 def recipients(row: ParticipantRow, cohort: CohortRow, role: str) -> tuple[str, str] | None:
