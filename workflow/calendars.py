@@ -72,10 +72,10 @@ def cohort_calendar(workflow: Workflow, code: str, participant: str | int | None
     """The iCalendar file of cohort ``code``; with ``participant`` (id or email, a member of
     the cohort) also their obligation deadlines and recorded conversations, in their
     language."""
-    from workflow.engine import _cohort_by_code
+    from workflow.engine import cohort_row
 
     with workflow.db.reading() as conn:
-        cohort = _cohort_by_code(conn, code)
+        cohort = cohort_row(conn, code)
     view = None
     if participant is not None:
         view = workflow.participant(participant)

@@ -8,7 +8,7 @@ import re
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from typing import TYPE_CHECKING, Any, TypeVar
+from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 from sqlalchemy.engine import Connection
@@ -71,7 +71,6 @@ if TYPE_CHECKING:
 EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
 LANGUAGES = ("da", "en")
 HOST_ROLES = ("leader", "hr")
-T = TypeVar("T")
 
 
 def default_actor() -> str:
@@ -389,7 +388,7 @@ class Workflow:
 
     def cohort(self, code: str) -> CohortView:
         with self.db.reading() as conn:
-            cohort = _cohort_by_code(conn, code)
+            cohort = cohort_row(conn, code)
             counts: dict[str, int] = dict(
                 conn.execute(
                     select(PARTICIPANTS.c.state, func.count())
@@ -420,7 +419,7 @@ class Workflow:
             raise InvalidInput("--day must be a number from 1 to 5")
         now = self.now()
         with self.db.transaction() as conn:
-            cohort = _cohort_by_code(conn, code)
+            cohort = cohort_row(conn, code)
             days = list(cohort.days)
             days[day - 1] = new_date
             _check_days(days)
@@ -476,7 +475,7 @@ class Workflow:
         """Enrol a participant: the first step of their path, with the welcome mail."""
         now = self.now()
         with self.db.transaction() as conn:
-            cohort = _cohort_by_code(conn, cohort_code)
+            cohort = cohort_row(conn, cohort_code)
             problems = too_long(workplace=workplace, jti_link=jti_link) + enrolment_problems(
                 cohort,
                 today=self.today(),
@@ -533,7 +532,7 @@ class Workflow:
         with self.db.reading() as conn:
             query = select(PARTICIPANTS).order_by(PARTICIPANTS.c.id)
             if cohort is not None:
-                query = query.where(PARTICIPANTS.c.cohort_id == _cohort_by_code(conn, cohort).id)
+                query = query.where(PARTICIPANTS.c.cohort_id == cohort_row(conn, cohort).id)
             if state is not None:
                 query = query.where(PARTICIPANTS.c.state == state)
             if overdue:
@@ -616,7 +615,7 @@ class Workflow:
         advanced: list[tuple[int, str, str]] = []
         skipped = 0
         with self.db.reading() as conn:
-            cohort = _cohort_by_code(conn, code)
+            cohort = cohort_row(conn, code)
             rows = [
                 ParticipantRow.from_row(r)
                 for r in conn.execute(
@@ -697,8 +696,7 @@ class Workflow:
         situation = Situation(row.state, row.facts, cohort.plan, row.municipality, self.now())
         views = []
         for trigger in TRIGGERS:
-            args = _probe_args(trigger)
-            reasons = refusals(trigger, situation, args)
+            reasons = refusals(trigger, situation, _PROBE_ARGS)
             reasons = [r for r in reasons if not _needs_input_only(r)]
             views.append(
                 TriggerView(
@@ -792,7 +790,7 @@ class Workflow:
 
     def _target_plan(self, code: str) -> CohortPlan:
         with self.db.reading() as conn:
-            return _cohort_by_code(conn, code).plan
+            return cohort_row(conn, code).plan
 
     def _fire(
         self,
@@ -848,7 +846,7 @@ class Workflow:
         return self._result(step, notices)
 
     def _enrol_deferred(self, conn: Connection, old: Step, code: str) -> list[str]:
-        cohort = _cohort_by_code(conn, code)
+        cohort = cohort_row(conn, code)
         if _email_taken(conn, cohort.id, old.row.email):
             raise GuardFailed("defer", [f"{old.row.email} is already enrolled in cohort {code}"])
         row = _insert_participant(
@@ -1168,11 +1166,12 @@ def _needs_input_only(reason: str) -> bool:
     return any(marker in reason for marker in _INPUT_ONLY)
 
 
-def _probe_args(trigger: str) -> StepArgs:
-    return StepArgs(goals=("?",), reason="?")
+# Stand-ins for what the administrator would type, so `triggers` reports only the rules.
+_PROBE_ARGS = StepArgs(goals=("?",), reason="?")
 
 
-def _cohort_by_code(conn: Connection, code: str) -> CohortRow:
+def cohort_row(conn: Connection, code: str) -> CohortRow:
+    """The cohort with ``code``, or :class:`NotFound` naming where to look."""
     row = conn.execute(select(COHORTS).where(COHORTS.c.code == code.strip())).first()
     if row is None:
         raise NotFound(f"no cohort with code '{code}'; see `lps cohort list`")

@@ -373,10 +373,10 @@ def _group_member(row: ParticipantRow, new: bool) -> GroupMember:
 
 def _load(workflow: Workflow, code: str) -> tuple[CohortRow, list[ParticipantRow], int]:
     """The cohort, its active participants, and the highest group number ever given in it."""
-    from workflow.engine import _cohort_by_code
+    from workflow.engine import cohort_row
 
     with workflow.db.reading() as conn:
-        cohort = _cohort_by_code(conn, code)
+        cohort = cohort_row(conn, code)
         rows = [
             ParticipantRow.from_row(r)
             for r in conn.execute(

@@ -22,8 +22,8 @@ from states.programme import DEFINITION_VERSION, INITIAL_STATE, STEP_NOTICES
 from workflow.audit import GENESIS
 from workflow.engine import (
     LANGUAGES,
-    _cohort_by_code,
     _start_path,
+    cohort_row,
     enrolment_problems,
     valid_email,
 )
@@ -458,7 +458,7 @@ def import_participants(
     today = workflow.today()
     if dry_run:
         with workflow.db.reading() as conn:
-            cohort = _cohort_by_code(conn, code)
+            cohort = cohort_row(conn, code)
             rows = _checked(conn, table, cohort, today)
         if progress:
             progress(len(rows))
@@ -466,7 +466,7 @@ def import_participants(
             cohort.code, label, table.delimiter, tuple(rows), (), _WELCOMES * len(rows), True
         )
     with workflow.db.transaction() as conn:
-        cohort = _cohort_by_code(conn, code)
+        cohort = cohort_row(conn, code)
         rows = _checked(conn, table, cohort, today)
         participants = _insert_all(conn, cohort, rows, now)
         steps = []

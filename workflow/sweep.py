@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal_column, select, update
+from sqlalchemy import literal_column, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -447,7 +447,3 @@ def _attachments(row: Any) -> tuple[Any, ...]:
     from notifications.delivery import Attachment
 
     return (Attachment(row.attachment_name, row.attachment_type, bytes(row.attachment)),)
-
-
-def pending_count(conn: Connection) -> int:
-    return int(conn.execute(select(func.count()).where(OUTBOX.c.status == "pending")).scalar_one())
