@@ -12,46 +12,43 @@ message to the receiving side.
 
 from __future__ import annotations
 
+import copy
 import hashlib
 import os
 import re
 import smtplib
 import ssl
-import tempfile
 from collections.abc import Mapping
 from dataclasses import dataclass
 from datetime import datetime
-from email.charset import QP, Charset
-from email.encoders import encode_base64
-from email.header import Header
+from email import message_from_bytes
+from email.header import decode_header, make_header
 from email.message import Message
-from email.mime.base import MIMEBase
-from email.mime.multipart import MIMEMultipart
-from email.mime.text import MIMEText
-from email.utils import format_datetime, formataddr, getaddresses
+from email.policy import compat32
+from email.utils import getaddresses
 from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from notifications.wire import DEFAULT_DOMAIN, Composed, compose, message_id_for
+
 __all__ = [
     "Attachment",
     "Channel",
+    "Composed",
     "DeliveryError",
     "EmlChannel",
     "OutgoingMail",
     "SmtpChannel",
+    "as_composed",
     "build_message",
     "channel_from_env",
+    "compose",
     "describe_channel",
     "message_id_for",
     "redact_url",
 ]
 
-DEFAULT_DOMAIN = "lps.invalid"
-# Quoted-printable keeps the body 7-bit clean, so servers without 8BITMIME accept it, while
-# mostly-ASCII Danish text stays readable in the raw file.
-_QP_UTF8 = Charset("utf-8")
-_QP_UTF8.body_encoding = QP
 DEFAULT_TIMEOUT = 30.0
 REDACTED = "***"
 
@@ -106,12 +103,24 @@ class DeliveryError(Exception):
 
 
 class Channel(Protocol):
-    """Something that delivers built messages."""
+    """Something that delivers built messages.
+
+    ``replaces_on_resend`` is true when sending the same message again replaces the first
+    copy instead of adding a second (a file named by the key): the sweep may then record a
+    whole batch as sent at once, after :meth:`flush`. Otherwise each message is recorded
+    as sent on its own, so a crash can repeat at most the one in flight.
+    """
 
     name: str
+    replaces_on_resend: bool
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Composed | Message) -> None:
         """Deliver ``message``; raise :class:`DeliveryError` on failure."""
+        ...
+
+    def flush(self) -> None:
+        """Make every message sent so far durable; raise :class:`DeliveryError` if that
+        fails."""
         ...
 
     def close(self) -> None:
@@ -119,99 +128,40 @@ class Channel(Protocol):
         ...
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
-def message_id_for(key: str, domain: str = DEFAULT_DOMAIN) -> str:
-    """Return the ``Message-ID`` (with angle brackets) for an idempotency key."""
-    return f"<{_sha256(key)[:32]}@{domain}>"
-
-
-def _single_address(field: str, value: str) -> str:
-    """``value`` as one encoded address header, or ``ValueError`` when it is not exactly one
-    address with a local part and a domain."""
-    if "\n" in value or "\r" in value:
-        raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
-    found = getaddresses([value])
-    if len(found) != 1:
-        raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
-    name, address = found[0]
-    local, at, domain = address.rpartition("@")
-    if not at or not local or not domain or " " in address:
-        raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
-    return formataddr((name, address), charset="utf-8")
-
-
-def _header_text(field: str, value: str) -> str | Header:
-    if "\n" in value or "\r" in value:
-        raise ValueError(f"{field} must be one line, got {value!r}")
-    if value.isascii():
-        return value
-    # A Header object, not its encoded string, so that folding counts the header's name.
-    return Header(value, "utf-8", header_name=field.capitalize())
-
-
-def _split_content_type(content_type: str) -> tuple[str, str, dict[str, str]]:
-    main, *raw_params = (part.strip() for part in content_type.split(";"))
-    maintype, slash, subtype = main.lower().partition("/")
-    if not slash or not maintype or not subtype:
-        raise ValueError(f"attachment content type must look like 'type/subtype', got {main!r}")
-    params: dict[str, str] = {}
-    for raw in raw_params:
-        name, _, value = raw.partition("=")
-        if name.strip():
-            params[name.strip().lower()] = value.strip().strip('"')
-    return maintype, subtype, params
-
-
 def build_message(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime) -> Message:
-    """Build the MIME message for ``mail``.
+    """Build the MIME message for ``mail``, as an :class:`email.message.Message`.
 
     The result is ``multipart/alternative`` (plain text and HTML, UTF-8), wrapped
     in ``multipart/mixed`` when there are attachments.  ``Message-ID`` comes from
     :func:`message_id_for`; ``X-LPS-Rule`` and ``X-LPS-Key`` carry the rule name
     and the key.  ``date`` must be timezone-aware.  The same arguments always
-    give the same bytes.
+    give the same bytes: those of :func:`compose`, which channels are given.
 
     Raises ``ValueError`` for a naive date, a sender or recipient that is not
     exactly one address, or a malformed attachment content type.
     """
-    if date.tzinfo is None or date.utcoffset() is None:
-        raise ValueError(f"date must be timezone-aware, got {date.isoformat()}")
-    # The compat32 MIME classes: the same standard output as Message at a fraction of
-    # the cost, which matters when a sweep sends thousands of reminders.
-    sender = _single_address("sender", mail.sender)
-    recipient = _single_address("recipient", mail.recipient)
-    subject = _header_text("subject", mail.subject)
-    alternative = MIMEMultipart("alternative")
-    alternative.attach(MIMEText(mail.text, "plain", _QP_UTF8))  # type: ignore[arg-type]
-    alternative.attach(MIMEText(mail.html, "html", _QP_UTF8))  # type: ignore[arg-type]
-    message: Message = alternative
-    if mail.attachments:
-        message = MIMEMultipart("mixed")
-        message.attach(alternative)
-        for attachment in mail.attachments:
-            maintype, subtype, params = _split_content_type(attachment.content_type)
-            file_part = MIMEBase(maintype, subtype)
-            for name, value in params.items():
-                file_part.set_param(name, value)
-            file_part.set_payload(attachment.data)
-            encode_base64(file_part)
-            file_part.add_header("Content-Disposition", "attachment", filename=attachment.filename)
-            message.attach(file_part)
-    message["From"] = sender
-    message["To"] = recipient
-    message["Subject"] = subject  # type: ignore[assignment]
-    message["Date"] = format_datetime(date)
-    message["Message-ID"] = message_id_for(mail.key, domain)
-    message["X-LPS-Rule"] = mail.rule
-    message["X-LPS-Key"] = mail.key
-    # Fixed boundaries make the same mail serialise to the same bytes on every
-    # retry; "=_" cannot occur in quoted-printable or base64 bodies.
-    for number, part in enumerate(p for p in message.walk() if p.is_multipart()):
-        part.set_boundary(f"=_lps_{_sha256(mail.key)[:24]}_{number}")
-    return message
+    return message_from_bytes(compose(mail, domain=domain, date=date).data)
+
+
+def as_composed(message: Composed | Message) -> Composed:
+    """``message`` in the form channels send; a :class:`Message` is flattened and its
+    envelope read from its headers (Bcc recipients are not shown to the others)."""
+    if isinstance(message, Composed):
+        return message
+    recipients = tuple(_recipients(message))
+    if message.get("Bcc") is not None:
+        message = copy.copy(message)
+        del message["Bcc"]
+    senders = getaddresses([str(v) for v in message.get_all("From", [])])
+    key = _decoded(message, "X-LPS-Key") or _decoded(message, "Message-ID")
+    return Composed(
+        key=key,
+        rule=_decoded(message, "X-LPS-Rule"),
+        message_id=str(message.get("Message-ID") or ""),
+        sender=senders[0][1] if senders else "",
+        recipients=recipients,
+        data=message.as_bytes(policy=compat32),
+    )
 
 
 _SECRET_PARAM = re.compile(r"(?i)(^|[?&;\s])([\w.-]*(?:pass|pwd|secret|token)[\w.-]*=)([^&;\s#]*)")
@@ -372,6 +322,7 @@ class SmtpChannel:
         if not ((username or "").isascii() and (password or "").isascii()):
             raise ValueError("SMTP username and password must be ASCII characters only")
         self.name = "smtp"
+        self.replaces_on_resend = False
         self.host = host
         self.port = port if port is not None else {"none": 25, "starttls": 587}.get(tls, 465)
         self.username = username
@@ -421,33 +372,35 @@ class SmtpChannel:
     def __repr__(self) -> str:
         return f"SmtpChannel({self.url!r})"
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Composed | Message) -> None:
         """Send ``message`` to the recipients in its To/Cc/Bcc headers.
 
         Raises :class:`DeliveryError`: transient for 4xx replies and network
         errors, permanent for 5xx replies, rejected logins and TLS failures.
         """
-        if not _recipients(message):
-            raise DeliveryError(
-                f"message {message.get('Message-ID', '')} has no recipients", transient=False
-            )
+        mail = as_composed(message)
+        if not mail.recipients:
+            raise DeliveryError(f"message {mail.message_id} has no recipients", transient=False)
         reused = self._connection is not None
         try:
             try:
-                refused = self._transmit(message)
+                refused = self._transmit(mail)
             except smtplib.SMTPServerDisconnected:
                 self._connection = None
                 # An idle connection is often closed by the server (timeout,
                 # restart); one fresh attempt covers that without hiding outages.
                 if not reused:
                     raise
-                refused = self._transmit(message)
+                refused = self._transmit(mail)
         except (smtplib.SMTPException, OSError) as exc:
             if self._connection is not None and self._connection.sock is None:
                 self._connection = None
-            raise self._failure(exc, message) from exc
+            raise self._failure(exc, mail) from exc
         if refused:
-            raise self._failure(smtplib.SMTPRecipientsRefused(refused), message)
+            raise self._failure(smtplib.SMTPRecipientsRefused(refused), mail)
+
+    def flush(self) -> None:
+        """Nothing to do: the server's reply to each message is its receipt."""
 
     def close(self) -> None:
         """Say QUIT and close the connection, if one is open."""
@@ -459,10 +412,11 @@ class SmtpChannel:
         except (smtplib.SMTPException, OSError):
             connection.close()
 
-    def _transmit(self, message: Message) -> dict[str, tuple[int, bytes]]:
+    def _transmit(self, mail: Composed) -> dict[str, tuple[int, bytes]]:
         if self._connection is None:
             self._connection = self._connect()
-        return self._connection.send_message(message)
+        wire = mail.data.replace(b"\n", b"\r\n")
+        return self._connection.sendmail(mail.sender, list(mail.recipients), wire)
 
     def _connect(self) -> smtplib.SMTP:
         context = self._ssl_context or ssl.create_default_context()
@@ -485,9 +439,9 @@ class SmtpChannel:
             raise
         return connection
 
-    def _failure(self, exc: BaseException, message: Message) -> DeliveryError:
+    def _failure(self, exc: BaseException, mail: Composed) -> DeliveryError:
         server = f"SMTP server {self.host}:{self.port}"
-        what = f"message {message.get('Message-ID', '')} to {', '.join(_recipients(message))}"
+        what = f"message {mail.message_id} to {', '.join(mail.recipients)}"
         code: int | None = None
         if isinstance(exc, smtplib.SMTPRecipientsRefused):
             replies = list(exc.recipients.items())
@@ -525,6 +479,15 @@ class SmtpChannel:
         return DeliveryError(text, transient=transient, code=code)
 
 
+def _decoded(message: Message, name: str) -> str:
+    value = message.get(name)
+    return str(make_header(decode_header(str(value)))) if value is not None else ""
+
+
+def _sha256(text: str) -> str:
+    return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
 def _recipients(message: Message) -> list[str]:
     fields = [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
     return [address for _, address in getaddresses(fields) if address]
@@ -536,54 +499,87 @@ _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 class EmlChannel:
     """Writes each message to ``{directory}/{rule}-{sha256(key)[:16]}.eml``.
 
-    The name depends only on the ``X-LPS-Rule`` and ``X-LPS-Key`` headers, so
-    sending the same mail again replaces its file instead of adding one.  Files
-    are written to a temporary name and renamed, so readers never see half a
-    message.  The directory is created on the first send.
+    The name depends only on the rule and the key (the ``X-LPS-Rule`` and
+    ``X-LPS-Key`` headers), so sending the same mail again replaces its file
+    instead of adding one.  Files are written to a temporary name and renamed,
+    so readers never see half a message.  They are made durable together by
+    :meth:`flush` (and :meth:`close`): one sync for a batch instead of one
+    ``fsync`` a file.  The directory is created on the first send.
     """
 
     def __init__(self, directory: Path) -> None:
         self.name = "eml"
+        self.replaces_on_resend = True
         self.directory = Path(directory)
+        self._unsynced: list[Path] = []
+        self._made_directory = False
 
-    def path_for(self, message: Message) -> Path:
+    def path_for(self, message: Composed | Message) -> Path:
         """Return the file ``message`` is (or would be) written to.
 
-        Raises ``ValueError`` when the message has neither ``X-LPS-Key`` nor
-        ``Message-ID`` to name it by.
+        Raises ``ValueError`` when the message has neither a key (``X-LPS-Key``)
+        nor a ``Message-ID`` to name it by.
         """
-        key = str(message.get("X-LPS-Key") or message.get("Message-ID") or "")
+        if isinstance(message, Composed):
+            key, rule = message.key or message.message_id, message.rule
+        else:
+            key = _decoded(message, "X-LPS-Key") or _decoded(message, "Message-ID")
+            rule = _decoded(message, "X-LPS-Rule")
         if not key:
             raise ValueError("message has neither an X-LPS-Key nor a Message-ID header")
-        rule = _UNSAFE_FILENAME.sub("_", str(message.get("X-LPS-Rule") or "")).strip("._")
+        rule = _UNSAFE_FILENAME.sub("_", rule).strip("._")
         return self.directory / f"{rule or 'mail'}-{_sha256(key)[:16]}.eml"
 
-    def send(self, message: Message) -> None:
+    def send(self, message: Composed | Message) -> None:
         """Write ``message`` atomically; raise :class:`DeliveryError` if that fails."""
+        mail = as_composed(message)
         try:
-            path = self.path_for(message)
+            path = self.path_for(mail)
         except ValueError as exc:
             raise DeliveryError(f"cannot name the .eml file: {exc}", transient=False) from exc
+        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
-            self.directory.mkdir(parents=True, exist_ok=True)
-            fd, temporary = tempfile.mkstemp(dir=self.directory, prefix=".", suffix=".tmp")
+            if not self._made_directory:
+                self.directory.mkdir(parents=True, exist_ok=True)
+                self._made_directory = True
             try:
-                with os.fdopen(fd, "wb") as handle:
-                    handle.write(message.as_bytes())
-                    handle.flush()
-                    os.fsync(handle.fileno())
+                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
+                try:
+                    os.write(descriptor, mail.data)
+                finally:
+                    os.close(descriptor)
                 os.replace(temporary, path)
             except BaseException:
-                Path(temporary).unlink(missing_ok=True)
+                temporary.unlink(missing_ok=True)
                 raise
         except OSError as exc:
             raise DeliveryError(
                 f"cannot write {path}: {exc.strerror or exc}",
                 transient=not isinstance(exc, PermissionError),
             ) from exc
+        self._unsynced.append(path)
+
+    def flush(self) -> None:
+        """Make the files written since the last flush durable."""
+        if not self._unsynced:
+            return
+        unsynced, self._unsynced = self._unsynced, []
+        try:
+            if hasattr(os, "sync"):
+                os.sync()
+                return
+            for path in unsynced:
+                with open(path, "rb") as handle:
+                    os.fsync(handle.fileno())
+        except OSError as exc:
+            raise DeliveryError(
+                f"cannot make the files in {self.directory} durable: {exc.strerror or exc}",
+                transient=True,
+            ) from exc
 
     def close(self) -> None:
-        """Nothing to release; present to satisfy :class:`Channel`."""
+        """Flush what is still unsynced."""
+        self.flush()
 
     def __repr__(self) -> str:
         return f"EmlChannel({str(self.directory)!r})"

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import literal_column, select, update
+from sqlalchemy import bindparam, literal_column, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -352,16 +352,22 @@ def deliver(
     progress: Progress | None = None,
 ) -> SweepReport:
     """Send pending outbox rows whose time has come. Rows are claimed first (with
-    ``SKIP LOCKED`` on PostgreSQL) so that two sweepers never send the same row."""
-    from notifications.delivery import DeliveryError, OutgoingMail, build_message
+    ``SKIP LOCKED`` on PostgreSQL) so that two sweepers never send the same row.
+
+    A channel whose resend replaces the first copy (``.eml`` files) has a claimed batch
+    recorded as sent in one transaction after one flush; any other channel has each message
+    recorded as it goes, so a crash repeats at most the message in flight."""
+    from notifications.delivery import DeliveryError, OutgoingMail, compose
 
     report = report or SweepReport()
     now = workflow.now()
+    by_batch = getattr(channel, "replaces_on_resend", False)
     while True:
         with workflow.db.transaction() as conn:
             claimed = _claim(conn, now, batch_size)
         if not claimed:
             break
+        sent: list[Any] = []
         for row in claimed:
             mail = OutgoingMail(
                 key=row.key,
@@ -374,46 +380,71 @@ def deliver(
                 attachments=_attachments(row),
             )
             try:
-                channel.send(build_message(mail, date=now))
+                channel.send(compose(mail, date=now))
             except (DeliveryError, ValueError) as error:
-                attempts = row.attempts + 1
-                transient = isinstance(error, DeliveryError) and error.transient
-                final = not transient or attempts >= MAX_ATTEMPTS
-                with workflow.db.transaction() as conn:
-                    conn.execute(
-                        update(OUTBOX)
-                        .where(OUTBOX.c.id == row.id)
-                        .values(
-                            status="failed" if final else "pending",
-                            attempts=attempts,
-                            last_error=str(error),
-                            claimed_until=None,
-                            next_attempt_at=now + messages.retry_delay(attempts),
-                        )
-                    )
-                if final:
-                    report.failed += 1
-                else:
-                    report.retrying += 1
-                log.warning("sending %s to %s failed: %s", row.rule, row.recipient, error)
+                _record_failure(workflow, row, error, now, report)
                 continue
-            with workflow.db.transaction() as conn:
-                conn.execute(
-                    update(OUTBOX)
-                    .where(OUTBOX.c.id == row.id)
-                    .values(
-                        status="sent",
-                        attempts=row.attempts + 1,
-                        sent_at=now,
-                        claimed_until=None,
-                        last_error=None,
-                    )
-                )
-            report.delivered += 1
+            if by_batch:
+                sent.append(row)
+            else:
+                _record_sent(workflow, [row], now)
+                report.delivered += 1
+        if sent:
+            try:
+                channel.flush()
+            except DeliveryError as error:
+                for row in sent:
+                    _record_failure(workflow, row, error, now, report)
+            else:
+                _record_sent(workflow, sent, now)
+                report.delivered += len(sent)
         if progress:
             progress(len(claimed))
     channel.close()
     return report
+
+
+def _record_sent(workflow: Workflow, rows: list[Any], now: datetime) -> None:
+    with workflow.db.transaction() as conn:
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == bindparam("row_id"))
+            .values(
+                status="sent",
+                attempts=bindparam("attempts"),
+                sent_at=now,
+                claimed_until=None,
+                last_error=None,
+            ),
+            [{"row_id": row.id, "attempts": row.attempts + 1} for row in rows],
+        )
+
+
+def _record_failure(
+    workflow: Workflow, row: Any, error: Exception, now: datetime, report: SweepReport
+) -> None:
+    from notifications.delivery import DeliveryError
+
+    attempts = row.attempts + 1
+    transient = isinstance(error, DeliveryError) and error.transient
+    final = not transient or attempts >= MAX_ATTEMPTS
+    with workflow.db.transaction() as conn:
+        conn.execute(
+            update(OUTBOX)
+            .where(OUTBOX.c.id == row.id)
+            .values(
+                status="failed" if final else "pending",
+                attempts=attempts,
+                last_error=str(error),
+                claimed_until=None,
+                next_attempt_at=now + messages.retry_delay(attempts),
+            )
+        )
+    if final:
+        report.failed += 1
+    else:
+        report.retrying += 1
+    log.warning("sending %s to %s failed: %s", row.rule, row.recipient, error)
 
 
 def _claim(conn: Connection, now: datetime, limit: int) -> list[Any]:
