@@ -192,6 +192,22 @@ _SHAPES: dict[str, Rendered] = {}
 _SHAPES_LIMIT = 4096
 
 
+_ENCODED: dict[int, tuple[Any, str]] = {}
+
+
+def _encoded(value: Any) -> str:
+    """``value`` as JSON, remembered for the object itself: every participant of a cohort
+    shares one cohort context, the largest part of a message's shape."""
+    cached = _ENCODED.get(id(value))
+    if cached is not None and cached[0] is value:
+        return cached[1]
+    if len(_ENCODED) >= _SHAPES_LIMIT:
+        _ENCODED.clear()
+    encoded = json.dumps(value, sort_keys=True, default=str)
+    _ENCODED[id(value)] = (value, encoded)
+    return encoded
+
+
 def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
     """The same result as :func:`render`, computed once per message shape.
 
@@ -217,7 +233,10 @@ def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rende
             shaped[outer] = container
         container[key] = token
         values[token] = value
-    key = json.dumps([rule, language, shaped], sort_keys=True, default=str)
+    cohort = shaped.pop("cohort", None)
+    key = json.dumps([rule, language, shaped], sort_keys=True, default=str) + _encoded(cohort)
+    if cohort is not None:
+        shaped["cohort"] = cohort
     template = _SHAPES.get(key)
     if template is None:
         template = render(rule, language, shaped)

@@ -29,7 +29,25 @@ def _sender(address: str) -> str:
     return _address(SENDER_NAME, address)
 
 
+# Keyed by the row object, which a batch loads once for all its participants; the row is
+# held by the entry, so its id cannot be reused by another object while cached.
+_COHORT_CONTEXTS: dict[int, tuple[CohortRow, dict[str, Any]]] = {}
+
+
 def cohort_context(cohort: CohortRow) -> dict[str, Any]:
+    """The cohort as templates see it; the same dict for the same row object, not to be
+    changed by the caller."""
+    cached = _COHORT_CONTEXTS.get(id(cohort))
+    if cached is not None and cached[0] is cohort:
+        return cached[1]
+    if len(_COHORT_CONTEXTS) >= 1024:
+        _COHORT_CONTEXTS.clear()
+    context = _cohort_context(cohort)
+    _COHORT_CONTEXTS[id(cohort)] = (cohort, context)
+    return context
+
+
+def _cohort_context(cohort: CohortRow) -> dict[str, Any]:
     return {
         "code": cohort.code,
         "name": cohort.name,
