@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import statistics
 from datetime import datetime
-from email.message import EmailMessage
 from pathlib import Path
 from typing import Any
 
@@ -94,7 +93,7 @@ def run(ctx: Context) -> None:
         report.add(
             NAME,
             backend,
-            f"first sweep on a fresh copy, {big:,} participants",
+            f"first sweep of the week (digest check), {big:,} participants",
             large[4],
             "s",
             note=f"at {BASE:,}: {base[4]:.3f}s",
@@ -186,7 +185,8 @@ def _due_query(url: str) -> float:
 
 
 def _digests_sent(url: str, workflow: Any) -> None:
-    """This week's digest row for every administrator, as if Monday's had gone out."""
+    """This week's digest checked and sent for every administrator, as the first sweep after
+    Monday 08:00 leaves it: the steady state of a scheduler that runs every few minutes."""
     from states.rules import digest_moment
 
     monday, moment = digest_moment(workflow.now())
@@ -232,6 +232,12 @@ def _digests_sent(url: str, workflow: Any) -> None:
             ],
             skip_existing=True,
         )
+        bulk.insert(
+            "digest_checks",
+            ("admin_email", "week_of", "checked_at", "sent"),
+            [(admin, bulk.day(monday), sent, True) for admin in admins],
+            skip_existing=True,
+        )
 
 
 class TimedChannel:
@@ -240,13 +246,18 @@ class TimedChannel:
     def __init__(self, inner: Any):
         self.inner = inner
         self.name = inner.name
+        self.replaces_on_resend = inner.replaces_on_resend
         self.seconds = 0.0
         self.sent = 0
 
-    def send(self, message: EmailMessage) -> None:
+    def send(self, message: Any) -> None:
         seconds, _ = timed(lambda: self.inner.send(message))
         self.seconds += seconds
         self.sent += 1
+
+    def flush(self) -> None:
+        seconds, _ = timed(self.inner.flush)
+        self.seconds += seconds
 
     def close(self) -> None:
         self.inner.close()
@@ -265,6 +276,7 @@ def _due_once(ctx: Context, backend: str, participants: int, due: int, on_memory
     ):
         make_due(url, "day_reminder", 1, due)
         workflow, channel = _sweeper(url, mail)
+        _digests_sent(url, workflow)
         timed_channel = TimedChannel(channel)
         seconds, cpu, result = cpu_timed(lambda: workflow.remind(channel=timed_channel))
         files = len(list(mail.glob("*.eml")))
@@ -314,6 +326,7 @@ def _due_once(ctx: Context, backend: str, participants: int, due: int, on_memory
         ):
             make_due(url, "day_reminder", 1, due)
             workflow, channel = _sweeper(url, mail)
+            _digests_sent(url, workflow)
             with profiled(ctx, f"sweep, {due:,} due, {where} ({backend})"):
                 workflow.remind(channel=channel)
             workflow.db.dispose()
@@ -323,13 +336,13 @@ def _channel_floor(workflow: Any, mail: Path) -> float:
     """Write the messages the sweep sent once more, built beforehand, with a fresh channel."""
     from sqlalchemy import select
 
-    from notifications.delivery import EmlChannel, OutgoingMail, build_message
+    from notifications.delivery import EmlChannel, OutgoingMail, compose
     from workflow.records import OUTBOX
 
     with workflow.db.reading() as conn:
         rows = conn.execute(select(OUTBOX).where(OUTBOX.c.status == "sent")).all()
     messages = [
-        build_message(
+        compose(
             OutgoingMail(
                 key=row.key,
                 rule=row.rule,
