@@ -19,9 +19,11 @@ if TYPE_CHECKING:
 @click.argument("words", nargs=-1, metavar="[PARTICIPANT] TRIGGER")
 @click.option(
     "--cohort",
-    "cohort_code",
+    "cohort_codes",
     metavar="CODE",
-    help="Fire TRIGGER for every active participant of a cohort.",
+    multiple=True,
+    help="Fire TRIGGER for every active participant of a cohort (repeatable: several "
+    "cohorts in one go).",
 )
 @click.option(
     "--except",
@@ -54,7 +56,7 @@ if TYPE_CHECKING:
 def advance(
     app: App,
     words: tuple[str, ...],
-    cohort_code: str | None,
+    cohort_codes: tuple[str, ...],
     except_: str | None,
     on: date | None,
     note: str | None,
@@ -94,12 +96,12 @@ def advance(
         internship=internship,
     )
     workflow = app.workflow()
-    if cohort_code:
+    if cohort_codes:
         if participant:
             raise click.UsageError("give either PARTICIPANT or --cohort CODE, not both")
         if dry_run:
             raise click.UsageError("--dry-run works on one participant")
-        _advance_cohort(workflow, cohort_code, request, except_, as_json)
+        _advance_cohorts(workflow, cohort_codes, request, except_, as_json)
         return
     if not participant:
         raise click.UsageError("name a PARTICIPANT (id or email), or use --cohort CODE")
@@ -132,19 +134,26 @@ def advance(
         click.echo(f"Outstanding: {', '.join(view.outstanding)}")
 
 
-def _advance_cohort(
-    workflow: Workflow, code: str, request: StepRequest, except_: str | None, as_json: bool
+def _advance_cohorts(
+    workflow: Workflow,
+    codes: tuple[str, ...],
+    request: StepRequest,
+    except_: str | None,
+    as_json: bool,
 ) -> None:
     from workflow.errors import BulkRefused
 
     excluded = [p.strip() for p in (except_ or "").split(",") if p.strip()]
     from cli.progress import progress_bar
 
+    named = ", ".join(codes) if len(codes) <= 3 else f"{len(codes)} cohorts"
     try:
-        with progress_bar(f"Advancing {code}") as advance:
-            result = workflow.advance_cohort(code, request, except_refs=excluded, progress=advance)
+        with progress_bar(f"Advancing {named}") as advance:
+            result = workflow.advance_cohorts(
+                codes, request, except_refs=excluded, progress=advance
+            )
     except BulkRefused as refused:
-        click.echo(f"Advanced {refused.done} participant(s) of {code}.")
+        click.echo(f"Advanced {refused.done} participant(s) of {named}.")
         raise LpsClickError(refused.lines()) from None
     if as_json:
         echo_json(
@@ -157,7 +166,7 @@ def _advance_cohort(
         )
         return
     click.echo(
-        f"Advanced {len(result.advanced)} participant(s) of {code} with {request.trigger}"
+        f"Advanced {len(result.advanced)} participant(s) of {named} with {request.trigger}"
         + (f"; left out {result.skipped}" if result.skipped else "")
         + "."
     )

@@ -814,6 +814,34 @@ def test_advance_a_cohort_with_except(lps: Cli) -> None:
     }
 
 
+def test_advance_several_cohorts_in_one_go(lps: Cli) -> None:
+    add_cohort(lps, "H1")
+    add_cohort(lps, "H2")
+    add_cohort(lps, "H3")
+    add(lps, "a@example.dk", "H1")
+    add(lps, "b@example.dk", "H2")
+    add(lps, "c@example.dk", "H2")
+    add(lps, "d@example.dk", "H3")
+    lps.now = "2027-02-15T09:00"
+    result = ok(
+        lps, "advance", "--cohort", "H1", "--cohort", "H2", "invite-jti", "--except", "c@example.dk"
+    )
+    assert result.stdout == "Advanced 2 participant(s) of H1, H2 with invite-jti; left out 1.\n"
+    assert [show(lps, str(n))["state"] for n in (1, 2, 3, 4)] == [
+        "jti_invited",
+        "jti_invited",
+        "enrolled",
+        "enrolled",
+    ]
+
+    result = fails(lps, "advance", "--cohort", "H1", "--cohort", "NOPE", "invite-jti")
+    assert errors(result) == ["Error: no cohort with code 'NOPE'; see `lps cohort list`"]
+    both = ("--cohort", "H1", "--cohort", "H3")
+    result = fails(lps, "advance", *both, "invite-jti", "--except", "9")
+    assert errors(result) == ["Error: --except names nobody active in the 2 cohorts: 9"]
+    assert show(lps, "4")["state"] == "enrolled"
+
+
 # -- diagram, help and unknown names -----------------------------------------------------------
 
 
