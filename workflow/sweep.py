@@ -11,14 +11,21 @@ import logging
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from datetime import datetime, timedelta
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, literal_column, select, update
+from sqlalchemy import bindparam, literal_column, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
-from states.programme import FINAL_STATES, OBLIGATION_LABELS, StepArgs
+from states.facts import Facts
+from states.programme import (
+    FINAL_STATES,
+    OBLIGATION_LABELS,
+    OBLIGATIONS,
+    StepArgs,
+    obligation_due,
+)
 from states.rules import TIMED_RULE_BY_NAME, digest_moment, overdue, still_applies
 from workflow import messages
 from workflow.errors import ConcurrentChange, GuardFailed
@@ -259,18 +266,22 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
         sections = []
         for cohort in cohorts:
             late: list[dict[str, Any]] = []
+            candidates = _possibly_overdue(cohort, monday)
+            if candidates is None:
+                continue
             rows = conn.execute(
-                select(PARTICIPANTS).where(
+                select(PARTICIPANTS.c.name, PARTICIPANTS.c.email, PARTICIPANTS.c.facts).where(
                     PARTICIPANTS.c.cohort_id == cohort.id,
                     PARTICIPANTS.c.state.not_in(FINAL_STATES),
+                    candidates,
                 )
             )
             for raw in rows:
-                participant = ParticipantRow.from_row(raw)
-                for name, due in overdue(participant.facts, cohort.plan, monday):
+                facts = Facts.from_json(raw.facts)
+                for name, due in overdue(facts, cohort.plan, monday):
                     late.append(
                         {
-                            "participant": f"{participant.name} <{participant.email}>",
+                            "participant": f"{raw.name} <{raw.email}>",
                             "obligation": name,
                             "obligation_label": OBLIGATION_LABELS[name][0],
                             "due": due,
@@ -338,6 +349,28 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
             ],
         )
     return queued
+
+
+# An obligation met by one recorded fact: a participant without that key in the facts
+# document may owe it. Attendance depends on several facts and is judged in Python.
+_MET_BY_KEY = {
+    "manager_conversation": "manager_conversation",
+    "jti": "jti_completed",
+    "career_visit": "career_visit",
+    "speech": "speech",
+}
+
+
+def _possibly_overdue(cohort: CohortRow, monday: date) -> ColumnElement[bool] | None:
+    """A filter for the participants of ``cohort`` who may have an obligation overdue on
+    ``monday``, or ``None`` when none can be: a cohort whose deadlines are all ahead costs
+    no query, and one past a single deadline reads only those who lack its fact."""
+    due = [name for name in OBLIGATIONS if obligation_due(name, cohort.plan) < monday]
+    if not due:
+        return None
+    if any(name not in _MET_BY_KEY for name in due):
+        return true()
+    return or_(*(PARTICIPANTS.c.facts[_MET_BY_KEY[name]].as_string().is_(None) for name in due))
 
 
 # -- delivery ---------------------------------------------------------------------------------
