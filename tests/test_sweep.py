@@ -769,6 +769,45 @@ def test_the_digest_goes_out_on_mondays_only(
     assert wf.participant(pid).overdue[0].name == "manager_conversation"
 
 
+def test_the_digest_names_exactly_the_obligations_that_are_late(
+    wf: Workflow, clock: FixedClock
+) -> None:
+    """The weekly check reads only who may owe something; what it reads must still be all."""
+    clock.set(datetime(2027, 1, 4, 10, 0))
+    make_cohort(wf)
+    make_cohort(wf, "H2", days=tuple(day + timedelta(days=70) for day in DAYS))
+    enrol(wf, "ingen@example.dk", name="Ida Ingen")
+    talked = enrol(wf, "samtale@example.dk", name="Sara Samtale")
+    done = enrol(wf, "klar@example.dk", name="Karl Klar")
+    waived = enrol(wf, "fritaget@example.dk", name="Frida Fritaget")
+    enrol(wf, "senere@example.dk", cohort="H2", name="Svend Senere")
+    clock.set(datetime(2027, 2, 10, 10, 0))
+    for pid in (talked, done):
+        step(wf, pid, "hold_manager_conversation", goals=("Overblik",))
+    wf.waive(str(waived), "manager_conversation", "samtalen holdt før forløbet")
+    clock.set(datetime(2027, 2, 16, 10, 0))
+    step(wf, done, "invite_jti")
+    step(wf, done, "complete_jti")
+    clock.set(at(d("2027-03-22"), 8, 30))
+    report = wf.remind(dry_run=False)
+    assert report.digests == 1
+    with wf.db.reading() as conn:
+        body = conn.execute(
+            select(OUTBOX.c.body_text).where(OUTBOX.c.rule == "admin_digest")
+        ).scalar_one()
+    late = sorted(line for line in body.splitlines() if line.startswith("- "))
+    assert late == [
+        "- Frida Fritaget <fritaget@example.dk>: JTI-spørgeskemaet. Frist 15. marts 2027, "
+        "7 dage for sent.",
+        "- Ida Ingen <ingen@example.dk>: JTI-spørgeskemaet. Frist 15. marts 2027, 7 dage for sent.",
+        "- Ida Ingen <ingen@example.dk>: Samtalen med lederen. Frist 15. februar 2027, "
+        "35 dage for sent.",
+        "- Sara Samtale <samtale@example.dk>: JTI-spørgeskemaet. Frist 15. marts 2027, "
+        "7 dage for sent.",
+    ]
+    assert "Hold H2" not in body
+
+
 # == deadlines follow the cohort, and end with the path ========================================
 
 
