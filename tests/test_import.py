@@ -7,16 +7,19 @@ import json
 from datetime import datetime
 from email.utils import parseaddr
 from pathlib import Path
+from typing import Any
 
 import pytest
 from conftest import DAYS, START, Cli, enrol, make_cohort
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from sqlalchemy import func, select
+from sqlalchemy.engine import Connection
 
+from workflow import importer, records
 from workflow.clock import FixedClock
 from workflow.db import Database
-from workflow.engine import Workflow
+from workflow.engine import Workflow, _insert_participant
 from workflow.errors import ImportRejected, InvalidInput, LpsError, NotFound
 from workflow.importer import import_participants
 from workflow.migrate import upgrade
@@ -333,6 +336,71 @@ def test_dry_run_checks_everything_and_writes_nothing(wf: Workflow) -> None:
     assert counts(wf.db) == (0, 0, 0)
     with pytest.raises(ImportRejected):
         import_participants(wf, "H1", danish_file(*DANISH_ROWS, DANISH_ROWS[0]), dry_run=True)
+
+
+def test_an_email_enrolled_while_the_file_is_imported_refuses_the_whole_file(
+    wf: Workflow, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    make_cohort(wf)
+    checked = importer._checked
+
+    def enrolled_meanwhile(conn: Connection, table: Any, cohort: Any, today: Any) -> Any:
+        rows = checked(conn, table, cohort, today)
+        _insert_participant(
+            conn,
+            cohort,
+            wf.now(),
+            name="Åse Bøgh-Møller",
+            email="aase@odense.dk",
+            municipality="Odense",
+            workplace=None,
+            language="da",
+            manager_name="Jørgen Lærke",
+            manager_email="jorgen@odense.dk",
+            jti_link=None,
+        )
+        return rows
+
+    monkeypatch.setattr(importer, "_checked", enrolled_meanwhile)
+    assert rejected_lines(wf, danish_file(*DANISH_ROWS)) == [
+        "someone enrolled a participant in cohort H1 with an email from this file while it "
+        "was being imported; nothing was imported, try again",
+        "1 problem(s) in the file; nothing was imported",
+    ]
+    assert counts(wf.db) == (0, 0, 0)
+
+
+def test_the_rows_written_through_the_driver_are_those_sqlalchemy_writes(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """Bulk writes go straight to the driver with values converted by the column types; every
+    stored value must be what an ordinary SQLAlchemy executemany stores."""
+
+    def imported(name: str) -> dict[str, list[tuple[Any, ...]]]:
+        database = Database(f"sqlite:///{tmp_path / name}")
+        upgrade(database)
+        wf = Workflow(database, clock=FixedClock(START), actor="tester")
+        make_cohort(wf, jti_link="https://jti.example/h1")
+        enrol(wf)
+        rows = ["Ib Ørn;ib@vejle.dk;Vejle;;Ulla Ås;ulla@vejle.dk;en", *DANISH_ROWS]
+        import_participants(wf, "H1", danish_file(*rows), name="hold.csv")
+        with database.reading() as conn:
+            written = {
+                table.name: [tuple(row) for row in conn.execute(select(table).order_by(table.c.id))]
+                for table in (PARTICIPANTS, AUDIT, DEADLINES, OUTBOX)
+            }
+        database.dispose()
+        return written
+
+    in_bulk = imported("bulk.db")
+
+    def through_sqlalchemy(conn: Connection, statement: Any, rows: list[Any]) -> int:
+        return conn.execute(statement, rows).rowcount if rows else 0
+
+    monkeypatch.setattr(records, "execute_many", through_sqlalchemy)
+    monkeypatch.setattr(importer, "execute_many", through_sqlalchemy)
+    assert in_bulk == imported("by-step.db")
+    assert len(in_bulk["participants"]) == 5 and len(in_bulk["outbox"]) == 10
 
 
 # -- the command ----------------------------------------------------------------------------------

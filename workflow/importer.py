@@ -7,9 +7,8 @@ import codecs
 import csv
 import io
 import re
-import unicodedata
 from collections.abc import Callable
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -18,6 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
+from states.facts import Facts
 from states.programme import DEFINITION_VERSION, INITIAL_STATE, STEP_NOTICES
 from workflow.audit import GENESIS
 from workflow.engine import (
@@ -28,7 +28,15 @@ from workflow.engine import (
     valid_email,
 )
 from workflow.errors import ImportRejected, InvalidInput
-from workflow.records import PARTICIPANTS, CohortRow, ParticipantRow, Step
+from workflow.records import (
+    PARTICIPANTS,
+    CohortRow,
+    ParticipantRow,
+    Step,
+    execute_many,
+)
+
+_INSERT_PARTICIPANT = PARTICIPANTS.insert()
 
 if TYPE_CHECKING:
     from workflow.engine import Workflow
@@ -286,11 +294,13 @@ def _limit(column: str) -> int | None:
 _LIMITS = {field.name: _limit(field.name) for field in FIELDS if field.name != "language"}
 
 
+# Unicode's control characters (category Cc), a set its stability policy keeps fixed.
+_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
+
+
 def _control_character(value: str) -> str | None:
-    for char in value:
-        if unicodedata.category(char) == "Cc":
-            return f"U+{ord(char):04X}"
-    return None
+    found = _CONTROL.search(value)
+    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def check_rows(
@@ -504,8 +514,7 @@ def _checked(conn: Connection, table: CsvFile, cohort: CohortRow, today: date) -
 def _insert_all(
     conn: Connection, cohort: CohortRow, rows: list[ImportRow], now: datetime
 ) -> list[ParticipantRow]:
-    """Insert every participant with one statement and read the rows back as the engine
-    reads them. One ``INSERT`` per row would cost more than everything else put together."""
+    """Insert every participant and return the rows as the engine would read them back."""
     values: list[dict[str, Any]] = [
         {
             "cohort_id": cohort.id,
@@ -532,12 +541,7 @@ def _insert_all(
         for row in rows
     ]
     try:
-        ids = list(
-            conn.execute(
-                PARTICIPANTS.insert().returning(PARTICIPANTS.c.id, sort_by_parameter_order=True),
-                values,
-            ).scalars()
-        )
+        execute_many(conn, _INSERT_PARTICIPANT, values)
     except IntegrityError:
         raise ImportRejected(
             [
@@ -548,11 +552,38 @@ def _insert_all(
                 )
             ]
         ) from None
-    by_id: dict[int, ParticipantRow] = {}
-    for start in range(0, len(ids), 500):
-        chunk = ids[start : start + 500]
-        for raw in conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id.in_(chunk))):
+    # An email is unique within a cohort, so it finds each new row's id.
+    ids = {
+        email: participant_id
+        for email, participant_id in conn.execute(
+            select(PARTICIPANTS.c.email, PARTICIPANTS.c.id).where(
+                PARTICIPANTS.c.cohort_id == cohort.id
+            )
+        )
+    }
+    return [
+        ParticipantRow(
+            id=ids[row.email],
+            cohort_id=cohort.id,
+            name=row.name,
+            email=row.email,
+            municipality=row.municipality,
+            workplace=row.workplace,
+            language=row.language,
+            manager_name=row.manager_name,
+            manager_email=row.manager_email,
+            jti_link=row.jti_link,
+            state=INITIAL_STATE,
+            version=0,
+            definition_version=DEFINITION_VERSION,
+            facts=Facts(),
+            audit_seq=0,
             # As for a single enrolment: the chain starts at the genesis hash.
-            participant = replace(ParticipantRow.from_row(raw), audit_head=GENESIS)
-            by_id[participant.id] = participant
-    return [by_id[i] for i in ids]
+            audit_head=GENESIS,
+            network_group=None,
+            deferred_from_id=None,
+            created_at=now,
+            erased_at=None,
+        )
+        for row in rows
+    ]

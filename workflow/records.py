@@ -2,14 +2,17 @@
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
+from functools import cache
+from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import Row, Table, and_, bindparam, select, update
+from sqlalchemy import LargeBinary, Row, Table, and_, bindparam, select, update
 from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.engine import Connection
+from sqlalchemy.sql.base import Executable
 
 from states.facts import Facts
 from states.programme import FINAL_STATES, CohortPlan, Situation
@@ -22,6 +25,7 @@ from workflow.models import (
     DigestCheck,
     OutboxMessage,
     Participant,
+    UTCDateTime,
 )
 
 COHORTS = cast(Table, Cohort.__table__)
@@ -30,6 +34,9 @@ AUDIT = cast(Table, AuditEntry.__table__)
 DEADLINES = cast(Table, Deadline.__table__)
 OUTBOX = cast(Table, OutboxMessage.__table__)
 DIGEST_CHECKS = cast(Table, DigestCheck.__table__)
+TABLES = {
+    table.name: table for table in (COHORTS, PARTICIPANTS, AUDIT, DEADLINES, OUTBOX, DIGEST_CHECKS)
+}
 
 
 @dataclass(frozen=True)
@@ -233,13 +240,108 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
     """Insert rows, skipping any whose unique key is already there (idempotent queueing)."""
     if not rows:
         return
-    dialect = conn.dialect.name
+    execute_many(conn, _insert_ignoring(table.name, conn.dialect.name), rows)
+
+
+@cache
+def _insert_ignoring(table_name: str, dialect: str) -> Executable:
+    table = TABLES[table_name]
     if dialect == "postgresql":
-        conn.execute(postgresql.insert(table).on_conflict_do_nothing(), rows)
-    elif dialect == "sqlite":
-        conn.execute(sqlite.insert(table).on_conflict_do_nothing(), rows)
-    else:  # pragma: no cover - only SQLite and PostgreSQL are supported
-        conn.execute(table.insert(), rows)
+        return postgresql.insert(table).on_conflict_do_nothing()
+    if dialect == "sqlite":
+        return sqlite.insert(table).on_conflict_do_nothing()
+    return table.insert()  # pragma: no cover - only SQLite and PostgreSQL are supported
+
+
+# Types whose equal values are stored alike (a moment whatever its zone; the same bytes): a
+# batch repeats them (the step's moment, a cohort's deadlines, one calendar attachment), so
+# each distinct value is converted once.
+_STORED_ALIKE_WHEN_EQUAL = (UTCDateTime, LargeBinary)
+
+
+class _Converted(dict[Any, Any]):
+    """One column's values as the driver takes them, each converted on first use."""
+
+    def __init__(self, convert: Callable[[Any], Any]):
+        super().__init__()
+        self.convert = convert
+
+    def __missing__(self, value: Any) -> Any:
+        converted = self[value] = self.convert(value)
+        return converted
+
+
+@dataclass(frozen=True)
+class _DriverStatement:
+    sql: str
+    names: tuple[str, ...]
+    processors: tuple[tuple[Callable[[Any], Any] | None, bool], ...]
+    positional: bool
+
+
+_DRIVER_STATEMENTS: dict[tuple[int, str, tuple[str, ...]], tuple[Any, _DriverStatement | None]] = {}
+
+
+def _driver_statement(
+    conn: Connection, statement: Executable, keys: tuple[str, ...]
+) -> _DriverStatement | None:
+    """The statement compiled for the driver, or ``None`` when the rows do not hold every
+    value it binds (a column default SQLAlchemy would fill in)."""
+    cache_key = (id(statement), conn.dialect.name, keys)
+    cached = _DRIVER_STATEMENTS.get(cache_key)
+    if cached is not None and cached[0] is statement:
+        return cached[1]
+    dialect = conn.dialect
+    compiled = cast(Any, statement).compile(
+        dialect=dialect, column_keys=list(keys), for_executemany=True
+    )
+    names = tuple(compiled.positiontup or compiled.binds)
+    if not set(names) <= set(keys):
+        _DRIVER_STATEMENTS[cache_key] = (statement, None)
+        return None
+    processors = []
+    for name in names:
+        kind = compiled.binds[name].type
+        processors.append(
+            (
+                kind.dialect_impl(dialect).bind_processor(dialect),
+                isinstance(kind, _STORED_ALIKE_WHEN_EQUAL),
+            )
+        )
+    prepared = _DriverStatement(compiled.string, names, tuple(processors), compiled.positional)
+    # The statement is held by the entry, so its id cannot be reused while cached.
+    _DRIVER_STATEMENTS[cache_key] = (statement, prepared)
+    return prepared
+
+
+def execute_many(conn: Connection, statement: Executable, rows: list[dict[str, Any]]) -> int:
+    """Run ``statement`` once per row (dicts with the same keys) in one call to the driver;
+    returns the number of rows affected.
+
+    The SQL is compiled by the database's dialect and every value converted by its column's
+    type, so what is stored is what :meth:`Connection.execute` would store; only the
+    per-row bookkeeping of a SQLAlchemy ``executemany``, which costs more than the database's
+    own work for a batch of thousands, is skipped."""
+    if not rows:
+        return 0
+    keys = tuple(rows[0])
+    first = rows[0].keys()
+    prepared = _driver_statement(conn, statement, keys)
+    if prepared is None or any(row.keys() != first for row in rows):
+        return conn.execute(statement, rows).rowcount
+    columns: list[Iterable[Any]] = []
+    for name, (convert, alike) in zip(prepared.names, prepared.processors, strict=True):
+        values = map(itemgetter(name), rows)
+        if convert is None:
+            columns.append(values)
+        elif alike:
+            columns.append(map(_Converted(convert).__getitem__, values))
+        else:
+            columns.append(map(convert, values))
+    driver_rows: list[Any] = list(zip(*columns, strict=True))
+    if not prepared.positional:
+        driver_rows = [dict(zip(prepared.names, row, strict=True)) for row in driver_rows]
+    return conn.exec_driver_sql(prepared.sql, driver_rows).rowcount
 
 
 def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
@@ -253,7 +355,7 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
         # One executemany for the batch; only if some row's version moved underneath us do we
         # roll back to the savepoint and find the culprits row by row.
         savepoint = conn.begin_nested()
-        if conn.execute(_UPDATE_PARTICIPANT, params).rowcount == len(params):
+        if execute_many(conn, _UPDATE_PARTICIPANT, params) == len(params):
             savepoint.commit()
             params = []
         else:
@@ -265,9 +367,7 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
                 written.append(step)
             else:
                 conflicts.append(step)
-    audit_rows = [entry for step in written for entry in step.audit]
-    if audit_rows:
-        conn.execute(AUDIT.insert(), audit_rows)
+    execute_many(conn, _INSERT_AUDIT, [entry for step in written for entry in step.audit])
     deadline_rows = [row for step in written for row in step.deadlines]
     insert_ignoring_duplicates(conn, DEADLINES, deadline_rows)
     resolved = [
@@ -275,17 +375,7 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
         for step in written
         for deadline_id, status, outcome in step.resolved_deadlines
     ]
-    if resolved:
-        conn.execute(
-            update(DEADLINES)
-            .where(DEADLINES.c.id == bindparam("b_id"))
-            .values(
-                status=bindparam("b_status"),
-                outcome=bindparam("b_outcome"),
-                resolved_at=bindparam("b_at"),
-            ),
-            resolved,
-        )
+    execute_many(conn, _RESOLVE_DEADLINE, resolved)
     for step in written:
         if step.host_deadline is not None:
             _upsert_host_letter(conn, step)
@@ -295,6 +385,16 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
     return conflicts
 
 
+_INSERT_AUDIT = AUDIT.insert()
+_RESOLVE_DEADLINE = (
+    update(DEADLINES)
+    .where(DEADLINES.c.id == bindparam("b_id"))
+    .values(
+        status=bindparam("b_status"),
+        outcome=bindparam("b_outcome"),
+        resolved_at=bindparam("b_at"),
+    )
+)
 _UPDATE_PARTICIPANT = (
     update(PARTICIPANTS)
     .where(
