@@ -188,7 +188,7 @@ _PERSONAL_FIELDS: tuple[tuple[str | None, str], ...] = (
     ("host", "municipality"),
     (None, "jti_link"),
 )
-_SHAPES: dict[str, Rendered] = {}
+_SHAPES: dict[str, _Shape] = {}
 _SHAPES_LIMIT = 4096
 
 
@@ -239,16 +239,49 @@ def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rende
         shaped["cohort"] = cohort
     template = _SHAPES.get(key)
     if template is None:
-        template = render(rule, language, shaped)
+        template = _Shape.of(render(rule, language, shaped))
         if len(_SHAPES) >= _SHAPES_LIMIT:
             _SHAPES.clear()
         _SHAPES[key] = template
-    subject, text, html = template.subject, template.text, template.html
-    for token, value in values.items():
-        subject = subject.replace(token, value)
-        text = text.replace(token, value)
-        html = html.replace(token, str(escape(value)))
-    return Rendered(subject=subject, text=text, html=html)
+    return template.fill(values)
+
+
+_TOKEN = re.compile("(\ue000\\d+\ue001)")
+
+
+@dataclass(frozen=True)
+class _Shape:
+    """A rendered message cut at its placeholders: literal text at even positions, tokens at
+    odd ones, so filling it in is one join per part."""
+
+    subject: tuple[str, ...]
+    text: tuple[str, ...]
+    html: tuple[str, ...]
+
+    @classmethod
+    def of(cls, rendered: Rendered) -> _Shape:
+        return cls(
+            tuple(_TOKEN.split(rendered.subject)),
+            tuple(_TOKEN.split(rendered.text)),
+            tuple(_TOKEN.split(rendered.html)),
+        )
+
+    def fill(self, values: Mapping[str, str]) -> Rendered:
+        escaped = {token: str(escape(value)) for token, value in values.items()}
+        return Rendered(
+            subject=_joined(self.subject, values),
+            text=_joined(self.text, values),
+            html=_joined(self.html, escaped),
+        )
+
+
+def _joined(pieces: tuple[str, ...], values: Mapping[str, str]) -> str:
+    if len(pieces) == 1:
+        return pieces[0]
+    parts = list(pieces)
+    for index in range(1, len(parts), 2):
+        parts[index] = values[parts[index]]
+    return "".join(parts)
 
 
 __all__ = ["LANGUAGES", "RULES", "Rendered", "render", "render_shaped", "required_keys"]
