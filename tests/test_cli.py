@@ -891,6 +891,14 @@ def test_help_lists_every_command(lps: Cli) -> None:
         ),
         (("history", "#99"), "Error: no participant with id #99; see `lps participant list`"),
         (
+            ("participant", "show", "99999999999999999999"),
+            "Error: no participant with id 99999999999999999999; see `lps participant list`",
+        ),
+        (
+            ("outbox", "retry", "99999999999999999999"),
+            "Error: no outbox message with id 99999999999999999999; see `lps outbox list`",
+        ),
+        (
             ("triggers", "nobody@example.dk"),
             "Error: no participant with email 'nobody@example.dk'; see `lps participant list`",
         ),

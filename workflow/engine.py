@@ -785,11 +785,15 @@ class Workflow:
     def retry_message(self, message_id: int) -> OutboxView:
         """Put a failed or dropped message back in the queue, to be sent on the next sweep."""
         with self.db.transaction() as conn:
-            row = conn.execute(
-                select(OUTBOX.c.status, PARTICIPANTS.c.erased_at)
-                .select_from(OUTBOX.outerjoin(PARTICIPANTS))
-                .where(OUTBOX.c.id == message_id)
-            ).first()
+            row = (
+                conn.execute(
+                    select(OUTBOX.c.status, PARTICIPANTS.c.erased_at)
+                    .select_from(OUTBOX.outerjoin(PARTICIPANTS))
+                    .where(OUTBOX.c.id == message_id)
+                ).first()
+                if 0 < message_id <= LARGEST_ID
+                else None
+            )
             if row is None:
                 raise NotFound(f"no outbox message with id {message_id}; see `lps outbox list`")
             if row.erased_at is not None:
@@ -892,8 +896,9 @@ class Workflow:
             goals=old.facts.goals,
             host=old.facts.host,
         )
-        row = _replace_facts(row, carried)
         step = Step(row, cohort, old.now, self.actor)
+        # The carried facts are the step's change to the new row, written with it.
+        step.facts = carried
         notices = _start_path(step, note=f"deferred from cohort {old.cohort.code} (#{old.row.id})")
         with attached() as model:
             notices += self._pass_through(step, model)
@@ -1214,12 +1219,19 @@ def _email_taken(conn: Connection, cohort_id: int, email: str) -> bool:
     )
 
 
+# Row ids are 64-bit integers; a larger number names nothing (and no driver would take it).
+LARGEST_ID = 2**63 - 1
+
+
 def _find_participant(conn: Connection, ref: str | int) -> ParticipantRow:
     text = str(ref).strip()
     if text.lstrip("#").isdigit():
-        row = conn.execute(
-            select(PARTICIPANTS).where(PARTICIPANTS.c.id == int(text.lstrip("#")))
-        ).first()
+        number = int(text.lstrip("#"))
+        row = (
+            conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id == number)).first()
+            if number <= LARGEST_ID
+            else None
+        )
         if row is None:
             raise NotFound(f"no participant with id {text}; see `lps participant list`")
         return ParticipantRow.from_row(row)
