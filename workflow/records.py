@@ -348,22 +348,26 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
     """Write every step in the current transaction. Returns the steps whose participant was
     changed by someone else since it was read; nothing of those is written."""
     changed = [step for step in steps if step.changed]
-    params = [_participant_params(step) for step in changed]
     conflicts: list[Step] = []
     written = changed
-    if len(params) > 1:
-        # One executemany for the batch; only if some row's version moved underneath us do we
-        # roll back to the savepoint and find the culprits row by row.
+    row_by_row = len(changed) <= 1
+    if not row_by_row:
+        # One executemany per statement for the batch; only if some row's version moved
+        # underneath us do we roll back to the savepoint and find the culprits row by row.
         savepoint = conn.begin_nested()
-        if execute_many(conn, _UPDATE_PARTICIPANT, params) == len(params):
+        updated = 0
+        for statement, group in _by_update(changed).items():
+            updated += execute_many(conn, statement, [_participant_params(s) for s in group])
+        if updated == len(changed):
             savepoint.commit()
-            params = []
         else:
             savepoint.rollback()
-    if params:
+            row_by_row = True
+    if row_by_row:
         written = []
-        for step, row_params in zip(changed, params, strict=True):
-            if conn.execute(_UPDATE_PARTICIPANT, row_params).rowcount == 1:
+        for step in changed:
+            statement = _update_for(step)
+            if conn.execute(statement, _participant_params(step)).rowcount == 1:
                 written.append(step)
             else:
                 conflicts.append(step)
@@ -395,36 +399,61 @@ _RESOLVE_DEADLINE = (
         resolved_at=bindparam("b_at"),
     )
 )
-_UPDATE_PARTICIPANT = (
-    update(PARTICIPANTS)
-    .where(
-        and_(
-            PARTICIPANTS.c.id == bindparam("p_id"),
-            PARTICIPANTS.c.version == bindparam("p_version"),
+
+
+def _participant_update(*, with_facts: bool) -> Any:
+    values: dict[str, Any] = {
+        "state": bindparam("p_state"),
+        "version": bindparam("p_new_version"),
+        "audit_seq": bindparam("p_seq"),
+        "audit_head": bindparam("p_head"),
+        "updated_at": bindparam("p_at"),
+    }
+    if with_facts:
+        values["facts"] = bindparam("p_facts")
+    return (
+        update(PARTICIPANTS)
+        .where(
+            and_(
+                PARTICIPANTS.c.id == bindparam("p_id"),
+                PARTICIPANTS.c.version == bindparam("p_version"),
+            )
         )
+        .values(values)
     )
-    .values(
-        state=bindparam("p_state"),
-        facts=bindparam("p_facts"),
-        version=bindparam("p_new_version"),
-        audit_seq=bindparam("p_seq"),
-        audit_head=bindparam("p_head"),
-        updated_at=bindparam("p_at"),
-    )
-)
+
+
+_UPDATE_PARTICIPANT = _participant_update(with_facts=True)
+# A step that only notifies leaves the facts as they were read: no need to write them again.
+_UPDATE_PARTICIPANT_KEEPING_FACTS = _participant_update(with_facts=False)
+
+
+def _update_for(step: Step) -> Any:
+    if step.facts is step.row.facts:
+        return _UPDATE_PARTICIPANT_KEEPING_FACTS
+    return _UPDATE_PARTICIPANT
+
+
+def _by_update(steps: list[Step]) -> dict[Any, list[Step]]:
+    groups: dict[Any, list[Step]] = {}
+    for step in steps:
+        groups.setdefault(_update_for(step), []).append(step)
+    return groups
 
 
 def _participant_params(step: Step) -> dict[str, Any]:
-    return {
+    params = {
         "p_id": step.row.id,
         "p_version": step.row.version,
         "p_state": step.state,
-        "p_facts": step.facts.to_json(),
         "p_new_version": step.row.version + 1,
         "p_seq": step.seq,
         "p_head": step.head,
         "p_at": step.now,
     }
+    if step.facts is not step.row.facts:
+        params["p_facts"] = step.facts.to_json()
+    return params
 
 
 def _upsert_host_letter(conn: Connection, step: Step) -> None:
