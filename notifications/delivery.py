@@ -26,6 +26,7 @@ from email.header import decode_header, make_header
 from email.message import Message
 from email.policy import compat32
 from email.utils import getaddresses
+from functools import lru_cache
 from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
@@ -496,6 +497,11 @@ def _recipients(message: Message) -> list[str]:
 _UNSAFE_FILENAME = re.compile(r"[^A-Za-z0-9._-]+")
 
 
+@lru_cache(maxsize=256)
+def _file_safe(rule: str) -> str:
+    return _UNSAFE_FILENAME.sub("_", rule).strip("._") or "mail"
+
+
 class EmlChannel:
     """Writes each message to ``{directory}/{rule}-{sha256(key)[:16]}.eml``.
 
@@ -527,8 +533,7 @@ class EmlChannel:
             rule = _decoded(message, "X-LPS-Rule")
         if not key:
             raise ValueError("message has neither an X-LPS-Key nor a Message-ID header")
-        rule = _UNSAFE_FILENAME.sub("_", rule).strip("._")
-        return self.directory / f"{rule or 'mail'}-{_sha256(key)[:16]}.eml"
+        return self.directory / f"{_file_safe(rule)}-{_sha256(key)[:16]}.eml"
 
     def send(self, message: Composed | Message) -> None:
         """Write ``message`` atomically; raise :class:`DeliveryError` if that fails."""

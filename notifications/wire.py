@@ -16,7 +16,7 @@ import binascii
 import hashlib
 import re
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from email.utils import format_datetime, getaddresses
 from functools import lru_cache
 from typing import TYPE_CHECKING
@@ -76,8 +76,9 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
     sender_header, sender = _address_header("sender", mail.sender)
     recipient_header, recipient = _address_header("recipient", mail.recipient)
     subject = _unstructured("subject", "Subject", mail.subject)
-    message_id = message_id_for(mail.key, domain)
-    boundary = f"=_lps_{_sha256(mail.key)[:24]}_"
+    digest = _sha256(mail.key)
+    message_id = f"<{digest[:32]}@{domain}>"
+    boundary = f"=_lps_{digest[:24]}_"
     alternative = _multipart(
         "alternative",
         f"{boundary}{1 if mail.attachments else 0}",
@@ -96,7 +97,7 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
         b"From: " + sender_header,
         b"To: " + recipient_header,
         b"Subject: " + subject,
-        b"Date: " + format_datetime(date).encode("ascii"),
+        b"Date: " + _date_header(date),
         b"Message-ID: " + message_id.encode("ascii"),
         b"X-LPS-Rule: " + _unstructured("rule", "X-LPS-Rule", mail.rule),
         b"X-LPS-Key: " + _unstructured("key", "X-LPS-Key", mail.key),
@@ -109,6 +110,16 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
         recipients=(recipient,),
         data=NEWLINE.join(headers) + NEWLINE + body,
     )
+
+
+def _date_header(date: datetime) -> bytes:
+    # Equal moments in other zones compare equal, so the offset is part of the key.
+    return _formatted_date(date, date.utcoffset())
+
+
+@lru_cache(maxsize=16)
+def _formatted_date(date: datetime, offset: timedelta | None) -> bytes:
+    return format_datetime(date).encode("ascii")
 
 
 def _multipart(subtype: str, boundary: str, parts: list[bytes]) -> bytes:
