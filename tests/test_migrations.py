@@ -1,10 +1,17 @@
 from __future__ import annotations
 
+import subprocess
+import sys
+from pathlib import Path
+
 from alembic import command
+from alembic.autogenerate import compare_metadata
+from alembic.migration import MigrationContext
 from conftest import Cli
 
 from workflow.db import Database
 from workflow.migrate import alembic_config
+from workflow.models import with_partial_indexes
 
 
 def test_an_older_schema_is_refused_until_lps_init_upgrades_it(db_url: str) -> None:
@@ -23,3 +30,24 @@ def test_an_older_schema_is_refused_until_lps_init_upgrades_it(db_url: str) -> N
     upgraded = lps("init")
     assert upgraded.exit_code == 0, upgraded.output
     assert lps("cohort", "list").exit_code == 0
+
+
+def test_the_migrated_schema_is_the_schema_the_code_declares(database: Database) -> None:
+    """Migrations and table definitions are written apart; any column, type, nullability,
+    constraint or index that differs between them is a bug waiting for a fresh install."""
+    with database.engine.connect() as conn:
+        context = MigrationContext.configure(conn, opts={"compare_type": True})
+        differences = compare_metadata(context, with_partial_indexes())
+    assert differences == []
+
+
+def test_commands_do_not_load_a_dialect_they_do_not_use(tmp_path: Path) -> None:
+    """The partial indexes' dialect options would load both dialects in every command."""
+    probe = (
+        "import sys, workflow.engine, workflow.sweep, workflow.db;"
+        "print(sorted(m for m in sys.modules if m.startswith('sqlalchemy.dialects.postgresql')))"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
+    )
+    assert done.stdout.strip() == "[]"

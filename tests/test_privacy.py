@@ -19,7 +19,7 @@ from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, NotFound
-from workflow.models import Base
+from workflow.models import metadata
 from workflow.privacy import erase_participant, export_participant, purge, purge_candidates
 from workflow.records import OUTBOX
 from workflow.verify import verify_audit
@@ -217,7 +217,7 @@ def test_export_holds_details_goals_host_audit_deadlines_and_messages(journey: J
 def test_jti_answers_are_never_stored_only_the_dates(journey: Journey) -> None:
     columns = {
         f"{table.name}.{column.name}"
-        for table in Base.metadata.sorted_tables
+        for table in metadata.sorted_tables
         for column in table.columns
     }
     assert not [c for c in columns if "answer" in c or "score" in c or "jti_type" in c]

@@ -2,12 +2,13 @@
 
 from __future__ import annotations
 
-from datetime import UTC, date, datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from sqlalchemy import (
     JSON,
     Boolean,
+    Column,
     Date,
     DateTime,
     ForeignKey,
@@ -16,14 +17,13 @@ from sqlalchemy import (
     LargeBinary,
     MetaData,
     String,
+    Table,
     Text,
     UniqueConstraint,
     text,
 )
-from sqlalchemy.dialects.postgresql import JSONB
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column
-from sqlalchemy.types import TypeDecorator
+from sqlalchemy.types import TypeDecorator, TypeEngine
 
 SCHEMA_REVISION = "0002"
 
@@ -47,7 +47,24 @@ class UTCDateTime(TypeDecorator[datetime]):
         return value.replace(tzinfo=UTC)
 
 
-JsonDoc = JSON().with_variant(JSONB(), "postgresql")
+class JsonDoc(TypeDecorator[Any]):
+    """A JSON document: ``JSONB`` on PostgreSQL, ``JSON`` elsewhere. Chosen when a dialect asks,
+    so that an SQLite process never imports the PostgreSQL dialect (a twentieth of a second)."""
+
+    impl = JSON
+    cache_ok = True
+
+    def load_dialect_impl(self, dialect: Dialect) -> TypeEngine[Any]:
+        if dialect.name == "postgresql":
+            from sqlalchemy.dialects.postgresql import JSONB
+
+            return dialect.type_descriptor(JSONB())
+        return dialect.type_descriptor(JSON())
+
+    @property
+    def comparator_factory(self) -> Any:  # type: ignore[override]
+        return JSON.Comparator
+
 
 NAMING = {
     "ix": "ix_%(column_0_label)s",
@@ -56,158 +73,165 @@ NAMING = {
     "pk": "pk_%(table_name)s",
 }
 
-
-class Base(DeclarativeBase):
-    metadata = MetaData(naming_convention=NAMING)
+metadata = MetaData(naming_convention=NAMING)
 
 
-class Cohort(Base):
-    __tablename__ = "cohorts"
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    code: Mapped[str] = mapped_column(String(64), unique=True)
-    name: Mapped[str] = mapped_column(String(200))
-    day_1: Mapped[date] = mapped_column(Date)
-    day_2: Mapped[date] = mapped_column(Date)
-    day_3: Mapped[date] = mapped_column(Date)
-    day_4: Mapped[date] = mapped_column(Date)
-    day_5: Mapped[date] = mapped_column(Date)
-    venue: Mapped[str | None] = mapped_column(String(300))
-    admin_email: Mapped[str | None] = mapped_column(String(320))
-    max_absences: Mapped[int] = mapped_column(Integer, default=0)
-    send_hour: Mapped[int] = mapped_column(Integer, default=9)
-    jti_link: Mapped[str | None] = mapped_column(String(1000))
-    articles: Mapped[list[dict[str, str]]] = mapped_column(JsonDoc, default=list)
-    schedule_sequence: Mapped[int] = mapped_column(Integer, default=0)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-
-    @property
-    def days(self) -> tuple[date, date, date, date, date]:
-        return (self.day_1, self.day_2, self.day_3, self.day_4, self.day_5)
+COHORTS = Table(
+    "cohorts",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("code", String(64), unique=True, nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("day_1", Date, nullable=False),
+    Column("day_2", Date, nullable=False),
+    Column("day_3", Date, nullable=False),
+    Column("day_4", Date, nullable=False),
+    Column("day_5", Date, nullable=False),
+    Column("venue", String(300)),
+    Column("admin_email", String(320)),
+    Column("max_absences", Integer, default=0, nullable=False),
+    Column("send_hour", Integer, default=9, nullable=False),
+    Column("jti_link", String(1000)),
+    Column("articles", JsonDoc, default=list, nullable=False),
+    Column("schedule_sequence", Integer, default=0, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
 
 
-class Participant(Base):
-    __tablename__ = "participants"
-    __table_args__ = (
-        UniqueConstraint("cohort_id", "email", name="uq_participants_cohort_email"),
-        Index("ix_participants_cohort_state", "cohort_id", "state"),
-        Index("ix_participants_email", "email"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    cohort_id: Mapped[int] = mapped_column(ForeignKey("cohorts.id"))
-    name: Mapped[str] = mapped_column(String(200))
-    email: Mapped[str] = mapped_column(String(320))
-    municipality: Mapped[str] = mapped_column(String(100))
-    workplace: Mapped[str | None] = mapped_column(String(200))
-    language: Mapped[str] = mapped_column(String(2), default="da")
-    manager_name: Mapped[str] = mapped_column(String(200))
-    manager_email: Mapped[str] = mapped_column(String(320))
-    jti_link: Mapped[str | None] = mapped_column(String(1000))
-    state: Mapped[str] = mapped_column(String(40))
-    version: Mapped[int] = mapped_column(Integer, default=1)
-    definition_version: Mapped[str] = mapped_column(String(40))
-    facts: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    audit_seq: Mapped[int] = mapped_column(Integer, default=0)
-    audit_head: Mapped[str] = mapped_column(String(64), default="")
-    network_group: Mapped[int | None] = mapped_column(Integer)
-    deferred_from_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    updated_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    erased_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-
-
-class AuditEntry(Base):
-    """One step of one participant. Holds no personal data: free text lives in ``note``,
-    which erasure may blank, while the chain covers only its digest."""
-
-    __tablename__ = "audit_entries"
-    __table_args__ = (UniqueConstraint("participant_id", "seq", name="uq_audit_participant_seq"),)
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
-    seq: Mapped[int] = mapped_column(Integer)
-    at: Mapped[datetime] = mapped_column(UTCDateTime())
-    actor: Mapped[str] = mapped_column(String(100))
-    event: Mapped[str] = mapped_column(String(60))
-    from_state: Mapped[str | None] = mapped_column(String(40))
-    to_state: Mapped[str] = mapped_column(String(40))
-    note: Mapped[str | None] = mapped_column(Text)
-    note_digest: Mapped[str] = mapped_column(String(64))
-    data: Mapped[dict[str, Any]] = mapped_column(JsonDoc, default=dict)
-    prev_hash: Mapped[str] = mapped_column(String(64))
-    hash: Mapped[str] = mapped_column(String(64))
+PARTICIPANTS = Table(
+    "participants",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("cohort_id", Integer, ForeignKey("cohorts.id"), nullable=False),
+    Column("name", String(200), nullable=False),
+    Column("email", String(320), nullable=False),
+    Column("municipality", String(100), nullable=False),
+    Column("workplace", String(200)),
+    Column("language", String(2), default="da", nullable=False),
+    Column("manager_name", String(200), nullable=False),
+    Column("manager_email", String(320), nullable=False),
+    Column("jti_link", String(1000)),
+    Column("state", String(40), nullable=False),
+    Column("version", Integer, default=1, nullable=False),
+    Column("definition_version", String(40), nullable=False),
+    Column("facts", JsonDoc, default=dict, nullable=False),
+    Column("audit_seq", Integer, default=0, nullable=False),
+    Column("audit_head", String(64), default="", nullable=False),
+    Column("network_group", Integer),
+    Column("deferred_from_id", Integer, ForeignKey("participants.id")),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("updated_at", UTCDateTime(), nullable=False),
+    Column("erased_at", UTCDateTime()),
+    UniqueConstraint("cohort_id", "email", name="uq_participants_cohort_email"),
+    Index("ix_participants_cohort_state", "cohort_id", "state"),
+    Index("ix_participants_email", "email"),
+)
 
 
-class Deadline(Base):
-    """A timed rule's due moment for one participant: timers are rows."""
-
-    __tablename__ = "deadlines"
-    __table_args__ = (
-        UniqueConstraint("participant_id", "rule", "occurrence", name="uq_deadlines_key"),
-        Index(
-            "ix_deadlines_pending_due",
-            "due_at",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    participant_id: Mapped[int] = mapped_column(ForeignKey("participants.id"))
-    rule: Mapped[str] = mapped_column(String(60))
-    occurrence: Mapped[int] = mapped_column(Integer, default=0)
-    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    expires_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    resolved_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    outcome: Mapped[str | None] = mapped_column(Text)
+# One step of one participant. Holds no personal data: free text lives in note,
+# which erasure may blank, while the chain covers only its digest.
+AUDIT = Table(
+    "audit_entries",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
+    Column("seq", Integer, nullable=False),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("actor", String(100), nullable=False),
+    Column("event", String(60), nullable=False),
+    Column("from_state", String(40)),
+    Column("to_state", String(40), nullable=False),
+    Column("note", Text),
+    Column("note_digest", String(64), nullable=False),
+    Column("data", JsonDoc, default=dict, nullable=False),
+    Column("prev_hash", String(64), nullable=False),
+    Column("hash", String(64), nullable=False),
+    UniqueConstraint("participant_id", "seq", name="uq_audit_participant_seq"),
+)
 
 
-class OutboxMessage(Base):
-    """A rendered message waiting for, or done with, delivery."""
-
-    __tablename__ = "outbox"
-    __table_args__ = (
-        Index(
-            "ix_outbox_pending_next",
-            "next_attempt_at",
-            sqlite_where=text("status = 'pending'"),
-            postgresql_where=text("status = 'pending'"),
-        ),
-        Index("ix_outbox_participant", "participant_id"),
-    )
-
-    id: Mapped[int] = mapped_column(Integer, primary_key=True)
-    key: Mapped[str] = mapped_column(String(200), unique=True)
-    participant_id: Mapped[int | None] = mapped_column(ForeignKey("participants.id"))
-    rule: Mapped[str] = mapped_column(String(60))
-    occurrence: Mapped[str] = mapped_column(String(40), default="0")
-    recipient_role: Mapped[str] = mapped_column(String(20))
-    recipient: Mapped[str] = mapped_column(String(400))
-    sender: Mapped[str] = mapped_column(String(400))
-    subject: Mapped[str] = mapped_column(String(400))
-    body_text: Mapped[str] = mapped_column(Text)
-    body_html: Mapped[str] = mapped_column(Text)
-    attachment_name: Mapped[str | None] = mapped_column(String(200))
-    attachment_type: Mapped[str | None] = mapped_column(String(100))
-    attachment: Mapped[bytes | None] = mapped_column(LargeBinary)
-    status: Mapped[str] = mapped_column(String(20), default="pending")
-    attempts: Mapped[int] = mapped_column(Integer, default=0)
-    next_attempt_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    claimed_until: Mapped[datetime | None] = mapped_column(UTCDateTime())
-    last_error: Mapped[str | None] = mapped_column(Text)
-    created_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime())
+# A timed rule's due moment for one participant: timers are rows.
+DEADLINES = Table(
+    "deadlines",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
+    Column("rule", String(60), nullable=False),
+    Column("occurrence", Integer, default=0, nullable=False),
+    Column("due_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime()),
+    Column("status", String(20), default="pending", nullable=False),
+    Column("resolved_at", UTCDateTime()),
+    Column("outcome", Text),
+    UniqueConstraint("participant_id", "rule", "occurrence", name="uq_deadlines_key"),
+)
 
 
-class DigestCheck(Base):
-    """The weeks whose admin digest has been considered, sent or not: the sweep then skips the
-    weekly scan of active participants."""
+# A rendered message waiting for, or done with, delivery.
+OUTBOX = Table(
+    "outbox",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("key", String(200), unique=True, nullable=False),
+    Column("participant_id", Integer, ForeignKey("participants.id")),
+    Column("rule", String(60), nullable=False),
+    Column("occurrence", String(40), default="0", nullable=False),
+    Column("recipient_role", String(20), nullable=False),
+    Column("recipient", String(400), nullable=False),
+    Column("sender", String(400), nullable=False),
+    Column("subject", String(400), nullable=False),
+    Column("body_text", Text, nullable=False),
+    Column("body_html", Text, nullable=False),
+    Column("attachment_name", String(200)),
+    Column("attachment_type", String(100)),
+    Column("attachment", LargeBinary),
+    Column("status", String(20), default="pending", nullable=False),
+    Column("attempts", Integer, default=0, nullable=False),
+    Column("next_attempt_at", UTCDateTime(), nullable=False),
+    Column("claimed_until", UTCDateTime()),
+    Column("last_error", Text),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("sent_at", UTCDateTime()),
+    Index("ix_outbox_participant", "participant_id"),
+)
 
-    __tablename__ = "digest_checks"
 
-    admin_email: Mapped[str] = mapped_column(String(320), primary_key=True)
-    week_of: Mapped[date] = mapped_column(Date, primary_key=True)
-    checked_at: Mapped[datetime] = mapped_column(UTCDateTime())
-    sent: Mapped[bool] = mapped_column(Boolean, default=False)
+# The weeks whose admin digest has been considered, sent or not: the sweep then skips the
+# weekly scan of active participants.
+DIGEST_CHECKS = Table(
+    "digest_checks",
+    metadata,
+    Column("admin_email", String(320), primary_key=True),
+    Column("week_of", Date, primary_key=True),
+    Column("checked_at", UTCDateTime(), nullable=False),
+    Column("sent", Boolean, default=False, nullable=False),
+)
+
+
+_PARTIAL_INDEXES: list[Index] = []
+
+
+def with_partial_indexes() -> MetaData:
+    """The whole schema, with the partial indexes on pending deadlines and messages that keep
+    the sweep's cost flat. Their dialect options make SQLAlchemy load every dialect they name,
+    so they are added only where the full schema is compared or created, not in each command
+    (whose queries use them all the same)."""
+    if not _PARTIAL_INDEXES:
+        pending = text("status = 'pending'")
+        _PARTIAL_INDEXES.extend(
+            (
+                Index(
+                    "ix_deadlines_pending_due",
+                    DEADLINES.c.due_at,
+                    sqlite_where=pending,
+                    postgresql_where=pending,
+                ),
+                Index(
+                    "ix_outbox_pending_next",
+                    OUTBOX.c.next_attempt_at,
+                    sqlite_where=pending,
+                    postgresql_where=pending,
+                ),
+            )
+        )
+    return metadata

@@ -9,8 +9,7 @@ from functools import cache
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Row, Table, and_, bindparam, select, update
-from sqlalchemy.dialects import postgresql, sqlite
+from sqlalchemy import LargeBinary, Row, and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.base import Executable
 
@@ -19,21 +18,15 @@ from states.programme import FINAL_STATES, CohortPlan, Situation
 from states.rules import TIMED_RULE_BY_NAME, DueMoment
 from workflow.audit import entry_hash, note_digest
 from workflow.models import (
-    AuditEntry,
-    Cohort,
-    Deadline,
-    DigestCheck,
-    OutboxMessage,
-    Participant,
+    AUDIT,
+    COHORTS,
+    DEADLINES,
+    DIGEST_CHECKS,
+    OUTBOX,
+    PARTICIPANTS,
     UTCDateTime,
 )
 
-COHORTS = cast(Table, Cohort.__table__)
-PARTICIPANTS = cast(Table, Participant.__table__)
-AUDIT = cast(Table, AuditEntry.__table__)
-DEADLINES = cast(Table, Deadline.__table__)
-OUTBOX = cast(Table, OutboxMessage.__table__)
-DIGEST_CHECKS = cast(Table, DigestCheck.__table__)
 TABLES = {
     table.name: table for table in (COHORTS, PARTICIPANTS, AUDIT, DEADLINES, OUTBOX, DIGEST_CHECKS)
 }
@@ -246,9 +239,14 @@ def insert_ignoring_duplicates(conn: Connection, table: Any, rows: list[dict[str
 @cache
 def _insert_ignoring(table_name: str, dialect: str) -> Executable:
     table = TABLES[table_name]
+    # Imported here: a process only ever loads the dialect of its own database.
     if dialect == "postgresql":
+        from sqlalchemy.dialects import postgresql
+
         return postgresql.insert(table).on_conflict_do_nothing()
     if dialect == "sqlite":
+        from sqlalchemy.dialects import sqlite
+
         return sqlite.insert(table).on_conflict_do_nothing()
     return table.insert()  # pragma: no cover - only SQLite and PostgreSQL are supported
 

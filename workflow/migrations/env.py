@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from alembic import context
 
-from workflow.models import Base
+from workflow.models import with_partial_indexes
 
 connection = context.config.attributes.get("connection")
 if connection is None:
@@ -12,7 +12,7 @@ if connection is None:
 
 context.configure(
     connection=connection,
-    target_metadata=Base.metadata,
+    target_metadata=with_partial_indexes(),
     render_as_batch=connection.dialect.name == "sqlite",
     compare_type=True,
 )
