@@ -222,7 +222,7 @@ def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rende
     values: dict[str, str] = {}
     for index, (outer, key) in enumerate(_PERSONAL_FIELDS):
         found = shaped if outer is None else shaped.get(outer)
-        if not isinstance(found, Mapping) or not found.get(key):
+        if not isinstance(found, dict | Mapping) or not found.get(key):
             continue
         value = found[key]
         if not isinstance(value, str) or value != " ".join(value.split()):
@@ -247,6 +247,7 @@ def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rende
 
 
 _TOKEN = re.compile("(\ue000\\d+\ue001)")
+_HTML_SPECIAL = re.compile("[<>&'\"]")
 
 
 @dataclass(frozen=True)
@@ -267,7 +268,10 @@ class _Shape:
         )
 
     def fill(self, values: Mapping[str, str]) -> Rendered:
-        escaped = {token: str(escape(value)) for token, value in values.items()}
+        escaped = {
+            token: str(escape(value)) if _HTML_SPECIAL.search(value) else value
+            for token, value in values.items()
+        }
         return Rendered(
             subject=_joined(self.subject, values),
             text=_joined(self.text, values),
