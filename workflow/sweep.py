@@ -56,6 +56,8 @@ SCHEDULER_ACTOR = "scheduler"
 PENDING: ColumnElement[str] = literal_column("'pending'")
 MAX_ATTEMPTS = 5
 CLAIM_LEASE = timedelta(minutes=5)
+# The digest_checks row that says every administrator has been checked for the week.
+EVERY_ADMIN = "*"
 
 
 @dataclass(frozen=True)
@@ -239,8 +241,19 @@ def _decide(workflow: Workflow, step: Step, deadline: Any, model: Any, now: date
 
 
 def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False) -> int:
-    """Queue this week's digest for each administrator who has something to hear about."""
+    """Queue this week's digest for each administrator who has something to hear about.
+
+    The first sweep of the week checks every administrator and leaves a row for the week as a
+    whole, so later sweeps cost one look-up however many cohorts there are; an administrator
+    whose first cohort is created later that week hears from the next Monday."""
     monday, _ = digest_moment(now)
+    week_done = conn.execute(
+        select(DIGEST_CHECKS.c.sent).where(
+            DIGEST_CHECKS.c.admin_email == EVERY_ADMIN, DIGEST_CHECKS.c.week_of == monday
+        )
+    ).first()
+    if week_done is not None:
+        return 0
     admins = [
         email
         for (email,) in conn.execute(
@@ -348,6 +361,12 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
                     now=now,
                 )
             ],
+        )
+    if not report_only:
+        insert_ignoring_duplicates(
+            conn,
+            DIGEST_CHECKS,
+            [{"admin_email": EVERY_ADMIN, "week_of": monday, "checked_at": now, "sent": False}],
         )
     return queued
 

@@ -188,6 +188,7 @@ def _digests_sent(url: str, workflow: Any) -> None:
     """This week's digest checked and sent for every administrator, as the first sweep after
     Monday 08:00 leaves it: the steady state of a scheduler that runs every few minutes."""
     from states.rules import digest_moment
+    from workflow.sweep import EVERY_ADMIN
 
     monday, moment = digest_moment(workflow.now())
     with Bulk(url) as bulk:
@@ -235,7 +236,7 @@ def _digests_sent(url: str, workflow: Any) -> None:
         bulk.insert(
             "digest_checks",
             ("admin_email", "week_of", "checked_at", "sent"),
-            [(admin, bulk.day(monday), sent, True) for admin in admins],
+            [(admin, bulk.day(monday), sent, True) for admin in [*admins, EVERY_ADMIN]],
             skip_existing=True,
         )
 
