@@ -1,6 +1,7 @@
 """Benchmark 3, import: ``lps participant import CODE FILE`` with a 10,000-row CSV.
 
-Timed as a subprocess (what an administrator waits for) and in process. All-or-nothing is
+Timed as a subprocess (what an administrator waits for; the median of three runs after a
+dry run that compiles the bytecode) and in process. All-or-nothing is
 checked at the same size: the same file with one bad email on its last line is refused
 (exit 1) and leaves the cohort empty. Floor: the very rows the import wrote (participants,
 audit entries, deadlines, outbox), copied into an empty database with plain SQL through the
@@ -11,6 +12,7 @@ from __future__ import annotations
 
 import csv
 import sqlite3
+import statistics
 from datetime import datetime
 from pathlib import Path
 from typing import Any
@@ -34,6 +36,7 @@ from tests.benchmarks.fixtures import DAYS, MUNICIPALITIES, local
 NAME = "import"
 NOW_LOCAL = datetime(2027, 1, 4, 10, 0)
 TARGET = 3.0
+CLI_RUNS = 3
 HEADER = ("name", "email", "municipality", "workplace", "manager_name", "manager_email", "language")
 TABLES = ("participants", "audit_entries", "deadlines", "outbox")
 
@@ -54,15 +57,23 @@ def run(ctx: Context) -> None:
     write_csv(good, rows)
     write_csv(bad, rows, broken_last=True)
     env_now = NOW_LOCAL.isoformat(timespec="minutes")
+    command = [*lps_command(), "--actor", "bench", "participant", "import"]
     with instance(ctx, "sqlite", "import-cohorts", cohorts) as url:
-        cli_s, done = run_process(
-            [*lps_command(), "--actor", "bench", "participant", "import", "K1", str(good)],
-            lps_env(url, env_now, ctx.folder("mail")),
+        # A dry run first, so the timed runs read compiled bytecode as an installed lps does.
+        run_process([*command, "K1", str(good), "--dry-run"], lps_env(url, env_now))
+    runs = []
+    for _ in range(CLI_RUNS - 1):
+        with instance(ctx, "sqlite", "import-cohorts", cohorts) as url:
+            runs.append(run_process([*command, "K1", str(good)], lps_env(url, env_now))[0])
+    with instance(ctx, "sqlite", "import-cohorts", cohorts) as url:
+        last_s, done = run_process(
+            [*command, "K1", str(good)], lps_env(url, env_now, ctx.folder("mail"))
         )
+        cli_s = statistics.median([*runs, last_s])
         enrolled = count(url, "SELECT count(*) FROM participants")
         if enrolled != rows:
             raise AssertionError(f"{enrolled} participants after the import, expected {rows}")
-        say(f"  {done.stdout.strip()}")
+        say(f"  {done.stdout.strip()}; runs: {', '.join(f'{t:.2f}s' for t in [*runs, last_s])}")
         bad_s, refused = run_process(
             [*lps_command(), "--actor", "bench", "participant", "import", "K2", str(bad)],
             lps_env(url, env_now, ctx.folder("mail")),
@@ -93,7 +104,7 @@ def run(ctx: Context) -> None:
     report.add(
         NAME,
         "sqlite",
-        f"CLI: lps participant import ({rows:,} rows)",
+        f"CLI: lps participant import ({rows:,} rows, median of {CLI_RUNS})",
         cli_s,
         "s",
         target=f"< {TARGET * rows / 10_000:g} s",
