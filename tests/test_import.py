@@ -303,6 +303,8 @@ def test_an_unknown_cohort_or_an_empty_file_is_refused(wf: Workflow) -> None:
         import_participants(wf, "X9", danish_file(*DANISH_ROWS))
     with pytest.raises(InvalidInput, match="the file is empty"):
         import_participants(wf, "H1", codecs.BOM_UTF8 + b"\r\n")
+    with pytest.raises(InvalidInput, match="the file is empty"):
+        import_participants(wf, "H1", b",,\n,\n")
     with pytest.raises(InvalidInput, match="has a header but no participants"):
         import_participants(wf, "H1", danish_file())
     assert counts(wf.db) == (0, 0, 0)

@@ -16,7 +16,6 @@ from sqlalchemy.exc import IntegrityError
 
 from states.facts import Facts, Host
 from states.programme import (
-    DEFINITION_VERSION,
     FINAL_STATES,
     INITIAL_STATE,
     LOCAL_TZ,
@@ -40,7 +39,6 @@ from states.programme import (
 )
 from states.rules import certified_deadlines, cohort_deadlines, host_letter_deadline
 from workflow import messages
-from workflow.audit import GENESIS
 from workflow.clock import Clock, clock_from_env
 from workflow.db import Database
 from workflow.errors import (
@@ -60,6 +58,8 @@ from workflow.records import (
     CohortRow,
     ParticipantRow,
     Step,
+    enrolled_row,
+    enrolment_values,
     load_cohorts,
     write_steps,
 )
@@ -1019,26 +1019,19 @@ def _insert_participant(
     jti_link: str | None,
     deferred_from: int | None = None,
 ) -> ParticipantRow:
-    values: dict[str, Any] = {
-        "cohort_id": cohort.id,
-        "name": name.strip(),
-        "email": email.strip().lower(),
-        "municipality": municipality.strip(),
-        "workplace": workplace.strip() if workplace else None,
-        "language": language,
-        "manager_name": manager_name.strip(),
-        "manager_email": manager_email.strip().lower(),
-        "jti_link": jti_link,
-        "state": INITIAL_STATE,
-        "version": 0,
-        "definition_version": DEFINITION_VERSION,
-        "facts": {},
-        "audit_seq": 0,
-        "audit_head": "",
-        "deferred_from_id": deferred_from,
-        "created_at": now,
-        "updated_at": now,
-    }
+    values = enrolment_values(
+        cohort.id,
+        now,
+        name=name.strip(),
+        email=email.strip().lower(),
+        municipality=municipality.strip(),
+        workplace=workplace.strip() if workplace else None,
+        language=language,
+        manager_name=manager_name.strip(),
+        manager_email=manager_email.strip().lower(),
+        jti_link=jti_link,
+        deferred_from=deferred_from,
+    )
     try:
         inserted = conn.execute(PARTICIPANTS.insert().values(**values)).inserted_primary_key
         assert inserted is not None
@@ -1047,28 +1040,7 @@ def _insert_participant(
         raise GuardFailed(
             "enrol", [f"{values['email']} is already enrolled in cohort {cohort.code}"]
         ) from None
-    return ParticipantRow(
-        id=new_id,
-        cohort_id=cohort.id,
-        name=values["name"],
-        email=values["email"],
-        municipality=values["municipality"],
-        workplace=values["workplace"],
-        language=language,
-        manager_name=values["manager_name"],
-        manager_email=values["manager_email"],
-        jti_link=jti_link,
-        state=INITIAL_STATE,
-        version=0,
-        definition_version=DEFINITION_VERSION,
-        facts=Facts(),
-        audit_seq=0,
-        audit_head=GENESIS,
-        network_group=None,
-        deferred_from_id=deferred_from,
-        created_at=now,
-        erased_at=None,
-    )
+    return enrolled_row(new_id, values)
 
 
 def _replace_facts(row: ParticipantRow, facts: Facts) -> ParticipantRow:

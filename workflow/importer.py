@@ -17,9 +17,7 @@ from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
-from states.facts import Facts
-from states.programme import DEFINITION_VERSION, INITIAL_STATE, STEP_NOTICES
-from workflow.audit import GENESIS
+from states.programme import STEP_NOTICES
 from workflow.engine import (
     LANGUAGES,
     _start_path,
@@ -33,6 +31,8 @@ from workflow.records import (
     CohortRow,
     ParticipantRow,
     Step,
+    enrolled_row,
+    enrolment_values,
     execute_many,
 )
 
@@ -213,11 +213,12 @@ def sniff_delimiter(text: str) -> str:
 def read_csv(text: str, source: str) -> CsvFile:
     """Parse the text into a header and data rows; refuse unknown, repeated or missing
     columns, naming each."""
+    empty = InvalidInput(
+        f"{source} is empty; the first line must name the columns, e.g. "
+        "navn;e-mail;kommune;nærmeste leder;leders e-mail"
+    )
     if not text.strip():
-        raise InvalidInput(
-            f"{source} is empty; the first line must name the columns, e.g. "
-            "navn;e-mail;kommune;nærmeste leder;leders e-mail"
-        )
+        raise empty
     delimiter = sniff_delimiter(text)
     # Strict, so that a stray quote is reported instead of swallowing the rows after it.
     reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
@@ -232,6 +233,8 @@ def read_csv(text: str, source: str) -> CsvFile:
         raise ImportRejected(
             [InvalidInput(f"the file cannot be read as CSV: {exc}", line=end + 1)]
         ) from None
+    if not records:  # separators and blanks only
+        raise empty
     header_line, header = records[0]
     columns, positions, problems = _read_header(header, header_line)
     if problems:
@@ -515,29 +518,19 @@ def _insert_all(
     conn: Connection, cohort: CohortRow, rows: list[ImportRow], now: datetime
 ) -> list[ParticipantRow]:
     """Insert every participant and return the rows as the engine would read them back."""
-    values: list[dict[str, Any]] = [
-        {
-            "cohort_id": cohort.id,
-            "name": row.name,
-            "email": row.email,
-            "municipality": row.municipality,
-            "workplace": row.workplace,
-            "language": row.language,
-            "manager_name": row.manager_name,
-            "manager_email": row.manager_email,
-            "jti_link": row.jti_link,
-            "state": INITIAL_STATE,
-            "version": 0,
-            "definition_version": DEFINITION_VERSION,
-            "facts": {},
-            "audit_seq": 0,
-            "audit_head": "",
-            "deferred_from_id": None,
-            "network_group": None,
-            "erased_at": None,
-            "created_at": now,
-            "updated_at": now,
-        }
+    values = [
+        enrolment_values(
+            cohort.id,
+            now,
+            name=row.name,
+            email=row.email,
+            municipality=row.municipality,
+            workplace=row.workplace,
+            language=row.language,
+            manager_name=row.manager_name,
+            manager_email=row.manager_email,
+            jti_link=row.jti_link,
+        )
         for row in rows
     ]
     try:
@@ -561,29 +554,4 @@ def _insert_all(
             )
         )
     }
-    return [
-        ParticipantRow(
-            id=ids[row.email],
-            cohort_id=cohort.id,
-            name=row.name,
-            email=row.email,
-            municipality=row.municipality,
-            workplace=row.workplace,
-            language=row.language,
-            manager_name=row.manager_name,
-            manager_email=row.manager_email,
-            jti_link=row.jti_link,
-            state=INITIAL_STATE,
-            version=0,
-            definition_version=DEFINITION_VERSION,
-            facts=Facts(),
-            audit_seq=0,
-            # As for a single enrolment: the chain starts at the genesis hash.
-            audit_head=GENESIS,
-            network_group=None,
-            deferred_from_id=None,
-            created_at=now,
-            erased_at=None,
-        )
-        for row in rows
-    ]
+    return [enrolled_row(ids[row["email"]], row) for row in values]

@@ -14,9 +14,15 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.sql.base import Executable
 
 from states.facts import Facts
-from states.programme import FINAL_STATES, CohortPlan, Situation
+from states.programme import (
+    DEFINITION_VERSION,
+    FINAL_STATES,
+    INITIAL_STATE,
+    CohortPlan,
+    Situation,
+)
 from states.rules import TIMED_RULE_BY_NAME, DueMoment
-from workflow.audit import entry_hash, note_digest
+from workflow.audit import GENESIS, entry_hash, note_digest
 from workflow.models import (
     AUDIT,
     COHORTS,
@@ -117,6 +123,70 @@ class ParticipantRow:
             created_at=m.created_at,
             erased_at=m.erased_at,
         )
+
+
+def enrolment_values(
+    cohort_id: int,
+    now: datetime,
+    *,
+    name: str,
+    email: str,
+    municipality: str,
+    workplace: str | None,
+    language: str,
+    manager_name: str,
+    manager_email: str,
+    jti_link: str | None,
+    deferred_from: int | None = None,
+) -> dict[str, Any]:
+    """The participants row of a new enrolment, before its first step writes to it."""
+    return {
+        "cohort_id": cohort_id,
+        "name": name,
+        "email": email,
+        "municipality": municipality,
+        "workplace": workplace,
+        "language": language,
+        "manager_name": manager_name,
+        "manager_email": manager_email,
+        "jti_link": jti_link,
+        "state": INITIAL_STATE,
+        "version": 0,
+        "definition_version": DEFINITION_VERSION,
+        "facts": {},
+        "audit_seq": 0,
+        "audit_head": "",
+        "deferred_from_id": deferred_from,
+        "created_at": now,
+        "updated_at": now,
+    }
+
+
+def enrolled_row(participant_id: int, values: dict[str, Any]) -> ParticipantRow:
+    """The row :func:`enrolment_values` inserted, as the engine reads it; its audit chain
+    starts at the genesis hash."""
+    return ParticipantRow(
+        id=participant_id,
+        cohort_id=values["cohort_id"],
+        name=values["name"],
+        email=values["email"],
+        municipality=values["municipality"],
+        workplace=values["workplace"],
+        language=values["language"],
+        manager_name=values["manager_name"],
+        manager_email=values["manager_email"],
+        jti_link=values["jti_link"],
+        state=INITIAL_STATE,
+        version=0,
+        definition_version=DEFINITION_VERSION,
+        facts=Facts(),
+        audit_seq=0,
+        audit_head=GENESIS,
+        network_group=None,
+        deferred_from_id=values["deferred_from_id"],
+        created_at=values["created_at"],
+        erased_at=None,
+    )
 
 
 def load_cohorts(conn: Connection, ids: set[int]) -> dict[int, CohortRow]:
