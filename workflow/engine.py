@@ -832,10 +832,6 @@ class Workflow:
         if model is None:
             with attached() as fresh:
                 return self._fire(step, trigger, args, model=fresh, target_code=target_code)
-        situation = step.situation()
-        reasons = refusals(trigger, situation, args)
-        if reasons:
-            raise GuardFailed(trigger, reasons, blocking_obligations(trigger, situation))
         notices = _apply(step, model, trigger, args, note=_note(trigger, args))
         return notices + self._pass_through(step, model)
 
@@ -1063,7 +1059,11 @@ def _apply(
 ) -> list[str]:
     situation = step.situation()
     before = step.state
-    step.state, step.facts = model.fire(situation, trigger, args)
+    fired = model.fire(situation, trigger, args)
+    if fired is None:
+        # The machine evaluated the guards; nothing of the step has changed.
+        raise GuardFailed(trigger, model.refused, blocking_obligations(trigger, situation))
+    step.state, step.facts = fired
     data: dict[str, Any] = {}
     if args.automatic:
         data["automatic"] = True

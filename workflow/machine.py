@@ -37,6 +37,7 @@ class StepModel:
         self.situation: Situation | None = None
         self.args = StepArgs()
         self.facts = Facts()
+        self.refused: list[str] = []
 
     def load(self, situation: Situation, args: StepArgs) -> None:
         self.situation = situation
@@ -46,7 +47,8 @@ class StepModel:
 
     def rules_hold(self, event: EventData) -> bool:
         assert self.situation is not None
-        return not refusals(event.event.name, self.situation, self.args)
+        self.refused = refusals(event.event.name, self.situation, self.args)
+        return not self.refused
 
     def record_facts(self, event: EventData) -> None:
         assert self.situation is not None
@@ -54,16 +56,20 @@ class StepModel:
         if transition is not None:
             self.facts = transition.effect(self.situation, self.args)
 
-    def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts]:
-        """Fire ``trigger`` for the participant in ``situation``; return (state, facts).
-
-        The caller has already checked :func:`states.programme.refusals`; a ``False`` from the
-        machine here would mean the two disagree, which is a bug, not a refusal.
-        """
+    def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts] | None:
+        """Fire ``trigger`` for the participant in ``situation``; return (state, facts), or
+        ``None`` when the programme's rules refuse it, with the reasons in ``refused``."""
         self.load(situation, args)
+        self.refused = []
+        if trigger not in PROGRAMME_MACHINE.events or not PROGRAMME_MACHINE.events[
+            trigger
+        ].transitions.get(situation.state):
+            # Not a transition of this state: the rules name the way there.
+            self.refused = refusals(trigger, situation, args)
+            return None
         fired: Any = self.trigger(trigger)  # type: ignore[attr-defined]
         if not fired:
-            raise RuntimeError(f"the machine refused {trigger} from {situation.state}")
+            return None
         return self.state, self.facts
 
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
-from functools import cache
+from functools import cache, cached_property
 from operator import itemgetter
 from typing import Any, cast
 
@@ -52,7 +52,7 @@ class CohortRow:
     articles: list[dict[str, str]]
     schedule_sequence: int
 
-    @property
+    @cached_property
     def plan(self) -> CohortPlan:
         return CohortPlan(self.code, self.days, self.max_absences, self.send_hour)
 
