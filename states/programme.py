@@ -10,6 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
+from functools import cached_property
 from zoneinfo import ZoneInfo
 
 from states.facts import DayRecord, Facts, Waiver
@@ -94,7 +95,7 @@ class Situation:
     municipality: str
     now: datetime
 
-    @property
+    @cached_property
     def today(self) -> date:
         return self.now.astimezone(LOCAL_TZ).date()
 
