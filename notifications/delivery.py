@@ -13,7 +13,6 @@ message to the receiving side.
 from __future__ import annotations
 
 import copy
-import hashlib
 import os
 import re
 import smtplib
@@ -31,7 +30,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from notifications.wire import DEFAULT_DOMAIN, Composed, compose, message_id_for
+from notifications.wire import DEFAULT_DOMAIN, Composed, compose, key_digest, message_id_for
 
 __all__ = [
     "Attachment",
@@ -485,10 +484,6 @@ def _decoded(message: Message, name: str) -> str:
     return str(make_header(decode_header(str(value)))) if value is not None else ""
 
 
-def _sha256(text: str) -> str:
-    return hashlib.sha256(text.encode("utf-8")).hexdigest()
-
-
 def _recipients(message: Message) -> list[str]:
     fields = [str(v) for name in ("To", "Cc", "Bcc") for v in message.get_all(name, [])]
     return [address for _, address in getaddresses(fields) if address]
@@ -533,7 +528,7 @@ class EmlChannel:
             rule = _decoded(message, "X-LPS-Rule")
         if not key:
             raise ValueError("message has neither an X-LPS-Key nor a Message-ID header")
-        return self.directory / f"{_file_safe(rule)}-{_sha256(key)[:16]}.eml"
+        return self.directory / f"{_file_safe(rule)}-{key_digest(key)[:16]}.eml"
 
     def send(self, message: Composed | Message) -> None:
         """Write ``message`` atomically; raise :class:`DeliveryError` if that fails."""

@@ -55,13 +55,18 @@ class Composed:
     data: bytes
 
 
-def _sha256(text: str) -> str:
+def key_digest(text: str) -> str:
+    """The hex SHA-256 of a key: the source of its Message-ID, boundaries and file name."""
     return hashlib.sha256(text.encode("utf-8")).hexdigest()
+
+
+def _message_id(digest: str, domain: str) -> str:
+    return f"<{digest[:32]}@{domain}>"
 
 
 def message_id_for(key: str, domain: str = DEFAULT_DOMAIN) -> str:
     """Return the ``Message-ID`` (with angle brackets) for an idempotency key."""
-    return f"<{_sha256(key)[:32]}@{domain}>"
+    return _message_id(key_digest(key), domain)
 
 
 def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime) -> Composed:
@@ -76,8 +81,8 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
     sender_header, sender = _address_header("sender", mail.sender)
     recipient_header, recipient = _address_header("recipient", mail.recipient)
     subject = _unstructured("subject", "Subject", mail.subject)
-    digest = _sha256(mail.key)
-    message_id = f"<{digest[:32]}@{domain}>"
+    digest = key_digest(mail.key)
+    message_id = _message_id(digest, domain)
     boundary = f"=_lps_{digest[:24]}_"
     alternative = _multipart(
         "alternative",
