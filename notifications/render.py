@@ -21,49 +21,14 @@ from jinja2.runtime import Context
 from markupsafe import escape
 
 from notifications.dates import LANGUAGES, check_language, format_date, format_datetime, format_time
+from states.rules import MESSAGE_CONTEXT, PERSONAL_SOURCES
 
-RULES: tuple[str, ...] = (
-    "welcome",
-    "manager_conversation_reminder",
-    "jti_invitation",
-    "manager_conversation_escalation",
-    "jti_reminder",
-    "jti_escalation",
-    "day_reminder",
-    "host_letter",
-    "host_missing",
-    "homework_reminder",
-    "career_visit_reminder",
-    "career_visit_escalation",
-    "speech_reminder",
-    "absence_notice",
-    "certificate",
-    "closing_reminder",
-    "withdrawal_notice",
-    "group_announcement",
-    "admin_digest",
-)
+RULES: tuple[str, ...] = (*MESSAGE_CONTEXT, "admin_digest")
 
 _COMMON_KEYS: tuple[str, ...] = ("participant", "manager", "cohort", "recipient")
 _RULE_KEYS: dict[str, tuple[str, ...]] = {
-    "welcome": ("due",),
-    "manager_conversation_reminder": ("due",),
-    "manager_conversation_escalation": ("due",),
-    "jti_invitation": ("jti_link", "articles", "due"),
-    "jti_reminder": ("jti_link", "due"),
-    "jti_escalation": ("jti_link", "due"),
-    "day_reminder": ("day",),
-    "host_letter": ("host", "due"),
-    "host_missing": ("due",),
-    "career_visit_reminder": ("due",),
-    "career_visit_escalation": ("due",),
-    "homework_reminder": ("day",),
-    "speech_reminder": ("day",),
-    "absence_notice": ("absence",),
-    "certificate": ("certificate", "goals"),
-    "closing_reminder": ("certified_on",),
-    "withdrawal_notice": ("reason",),
-    "group_announcement": ("group",),
+    rule: tuple(dict.fromkeys(part.key for part in parts))
+    for rule, parts in MESSAGE_CONTEXT.items()
 }
 _DIGEST_KEYS: tuple[str, ...] = ("recipient", "week_of", "cohorts", "failed")
 _BLANK_LINES = re.compile(r"\n{3,}")
@@ -167,13 +132,11 @@ def render(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
 
 # Rules whose messages differ between recipients only in names, addresses and links: these are
 # rendered once per shape with placeholders, which makes a sweep of thousands of reminders cheap.
-_SHAPED_RULES = frozenset(RULES) - {
-    "certificate",
-    "absence_notice",
-    "withdrawal_notice",
-    "group_announcement",
-    "admin_digest",
-}
+_SHAPED_RULES = frozenset(
+    rule
+    for rule, parts in MESSAGE_CONTEXT.items()
+    if not any(part.source in PERSONAL_SOURCES for part in parts)
+)
 _PERSONAL_FIELDS: tuple[tuple[str | None, str], ...] = (
     ("participant", "name"),
     ("participant", "email"),

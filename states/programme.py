@@ -127,10 +127,18 @@ GuardCheck = Callable[[Situation, StepArgs], "str | None"]
 
 @dataclass(frozen=True)
 class Guard:
-    """A named programme rule; ``check`` returns why it is broken, or ``None``."""
+    """A named programme rule; ``check`` returns why it is broken, or ``None``.
+
+    ``needs_input`` marks a rule about what the administrator must type along with the trigger
+    (a learning goal, a reason, the later cohort): `lps triggers` leaves it out, since it says
+    nothing about whether the step is possible. ``blocks`` names the obligations that stand in
+    the way when the rule is broken.
+    """
 
     name: str
     check: GuardCheck
+    needs_input: bool = False
+    blocks: Callable[[Situation], list[str]] = field(default=lambda situation: [])
 
 
 def _fmt(day: date) -> str:
@@ -139,33 +147,91 @@ def _fmt(day: date) -> str:
 
 # -- Obligations ------------------------------------------------------------------------------
 
-OBLIGATIONS: tuple[str, ...] = (
-    "manager_conversation",
-    "jti",
-    "career_visit",
-    "attendance",
-    "speech",
+
+@dataclass(frozen=True)
+class Obligation:
+    """Something every participant must have done (or had waived) before ``certify``.
+
+    ``met_by`` is the fact that meets it (an attribute of :class:`Facts`, recorded by the
+    trigger ``recorded_by``); ``due_day``/``due_offset`` say when: that many days from that
+    teaching day. Attendance is met by the teaching days themselves, so it has ``met_by=None``
+    and is decided by :func:`attendance_met`.
+    """
+
+    name: str
+    label_da: str
+    label_en: str
+    recorded_by: str
+    due_day: int
+    due_offset: int = 0
+    met_by: str | None = None
+
+    def due(self, cohort: CohortPlan) -> date:
+        return cohort.day(self.due_day) + timedelta(days=self.due_offset)
+
+    def met(self, facts: Facts, cohort: CohortPlan) -> bool:
+        if self.met_by is None:
+            return attendance_met(facts, cohort)
+        return getattr(facts, self.met_by) is not None
+
+
+OBLIGATION_DEFINITIONS: tuple[Obligation, ...] = (
+    Obligation(
+        name="manager_conversation",
+        label_da="Samtale med nærmeste leder",
+        label_en="Conversation with the manager",
+        recorded_by="hold_manager_conversation",
+        met_by="manager_conversation",
+        due_day=1,
+        due_offset=-14,
+    ),
+    Obligation(
+        name="jti",
+        label_da="JTI besvaret",
+        label_en="JTI answered",
+        recorded_by="complete_jti",
+        met_by="jti_completed",
+        due_day=2,
+    ),
+    Obligation(
+        name="career_visit",
+        label_da="Karrieresamtale",
+        label_en="Career visit",
+        recorded_by="hold_career_visit",
+        met_by="career_visit",
+        due_day=4,
+    ),
+    Obligation(
+        name="attendance",
+        label_da="Fremmøde alle fem dage",
+        label_en="Attendance on all five days",
+        recorded_by="register_day",
+        due_day=5,
+    ),
+    Obligation(
+        name="speech",
+        label_da="Lederindlæg",
+        label_en="Leadership speech",
+        recorded_by="deliver_speech",
+        met_by="speech",
+        due_day=5,
+    ),
 )
+OBLIGATION_BY_NAME = {obligation.name: obligation for obligation in OBLIGATION_DEFINITIONS}
+OBLIGATIONS: tuple[str, ...] = tuple(OBLIGATION_BY_NAME)
 OBLIGATION_LABELS: dict[str, tuple[str, str]] = {
-    "manager_conversation": ("Samtale med nærmeste leder", "Conversation with the manager"),
-    "jti": ("JTI besvaret", "JTI answered"),
-    "career_visit": ("Karrieresamtale", "Career visit"),
-    "attendance": ("Fremmøde alle fem dage", "Attendance on all five days"),
-    "speech": ("Lederindlæg", "Leadership speech"),
+    o.name: (o.label_da, o.label_en) for o in OBLIGATION_DEFINITIONS
 }
 
 
+def attendance_met(facts: Facts, cohort: CohortPlan) -> bool:
+    """Every teaching day registered, with no more absences than the cohort allows."""
+    return len(facts.days) == len(cohort.days) and facts.absences <= cohort.max_absences
+
+
 def obligation_due(name: str, cohort: CohortPlan) -> date:
-    """The calendar day by which an obligation should be met."""
-    if name == "manager_conversation":
-        return cohort.day(1) - timedelta(days=14)
-    if name == "jti":
-        return cohort.day(2)
-    if name == "career_visit":
-        return cohort.day(4)
-    if name in ("attendance", "speech"):
-        return cohort.day(5)
-    raise KeyError(name)
+    """The calendar day by which an obligation should be met; ``KeyError`` if unknown."""
+    return OBLIGATION_BY_NAME[name].due(cohort)
 
 
 def unwaived_absences(facts: Facts) -> int:
@@ -175,17 +241,7 @@ def unwaived_absences(facts: Facts) -> int:
 
 def obligation_met(name: str, facts: Facts, cohort: CohortPlan) -> bool:
     """Whether the fact that meets an obligation is recorded (waivers aside)."""
-    if name == "manager_conversation":
-        return facts.manager_conversation is not None
-    if name == "jti":
-        return facts.jti_completed is not None
-    if name == "career_visit":
-        return facts.career_visit is not None
-    if name == "speech":
-        return facts.speech is not None
-    if name == "attendance":
-        return len(facts.days) == 5 and facts.absences <= cohort.max_absences
-    raise KeyError(name)
+    return OBLIGATION_BY_NAME[name].met(facts, cohort)
 
 
 def obligation_status(name: str, facts: Facts, cohort: CohortPlan) -> str:
@@ -398,8 +454,12 @@ def same_municipality(a: str, b: str) -> bool:
     return a.strip().casefold() == b.strip().casefold()
 
 
+def _outstanding_names(sit: Situation) -> list[str]:
+    return [name for name, _ in outstanding(sit.facts, sit.cohort)]
+
+
 G = Guard
-GOALS = G("at_least_one_goal", _at_least_one_goal)
+GOALS = G("at_least_one_goal", _at_least_one_goal, needs_input=True)
 NOT_FUTURE = G("date_not_in_future", _date_not_in_future)
 MANAGER_CONVERSATION_NEW = G(
     "manager_conversation_not_recorded",
@@ -415,14 +475,14 @@ HOST_REGISTERED = G("host_registered", _host_registered)
 HOST_MUNICIPALITY = G("host_in_own_municipality", _host_in_own_municipality)
 VISIT_FROM_DAY_ONE = G("visit_from_day_one", _visit_from_day_one)
 VISIT_NEW = G("career_visit_not_recorded", _not_recorded("career_visit", "career visit"))
-DAY_FIVE_ATTENDED = G("day_five_attended", _day_five_attended)
+DAY_FIVE_ATTENDED = G("day_five_attended", _day_five_attended, blocks=lambda sit: ["attendance"])
 SPEECH_NEW = G("speech_not_recorded", _not_recorded("speech", "speech"))
-OBLIGATIONS_MET = G("obligations_met", _obligations_met)
+OBLIGATIONS_MET = G("obligations_met", _obligations_met, blocks=_outstanding_names)
 AFTER_CERTIFICATION = G("after_certification", _after_certification)
 SIXTY_DAYS = G("sixty_days_after_certification", _sixty_days_after_certification)
-REASON = G("reason_required", _reason_required)
+REASON = G("reason_required", _reason_required, needs_input=True)
 BEFORE_DAY_ONE = G("before_day_one", _before_day_one)
-LATER_COHORT = G("later_cohort", _later_cohort)
+LATER_COHORT = G("later_cohort", _later_cohort, needs_input=True)
 
 
 # -- Effects: how a trigger changes the recorded facts ----------------------------------------
@@ -489,7 +549,12 @@ def _record_decline(sit: Situation, args: StepArgs) -> Facts:
 @dataclass(frozen=True)
 class Transition:
     """One arrow of the programme. ``dest`` is ``None`` where a late or early fact is recorded
-    without moving the participant."""
+    without moving the participant.
+
+    ``audit`` adds what the audit entry records of the step beyond the trigger's arguments;
+    ``schedules`` names the anchor (see :mod:`states.rules`) whose timed rules start once the
+    step is taken; ``note_from`` are the arguments written as the entry's note.
+    """
 
     trigger: str
     sources: tuple[str, ...]
@@ -497,140 +562,149 @@ class Transition:
     guards: tuple[Guard, ...] = ()
     effect: Effect = _keep
     skip: str | None = None
+    audit: Callable[[Situation, StepArgs, Facts], dict[str, object]] | None = None
+    schedules: str | None = None
+    note_from: tuple[str, ...] = ("reason", "note")
+
+
+def _day_registered(sit: Situation, args: StepArgs, facts: Facts) -> dict[str, object]:
+    return {"day": len(facts.days), "attended": not args.absent}
 
 
 _DAY_STATES = ("day_1", "day_2", "day_3", "career_visit_held", "day_4", "day_5")
 _AFTER_INVITE = ("jti_invited", "jti_completed", *_DAY_STATES, "speech_delivered")
+_MANAGER_CONVERSATION = (GOALS, NOT_FUTURE, MANAGER_CONVERSATION_NEW)
+_JTI_ANSWER = (INVITED, NOT_FUTURE, ANSWER_AFTER_INVITE, JTI_NEW)
+_DAY = (DAY_HAS_COME, ABSENCE_REASON)
+_VISIT = (HOST_REGISTERED, HOST_MUNICIPALITY, NOT_FUTURE, VISIT_FROM_DAY_ONE, VISIT_NEW)
+
+
+def _register_day(source: str, dest: str, skip: str | None = None) -> Transition:
+    return Transition(
+        trigger="register_day",
+        sources=(source,),
+        dest=dest,
+        guards=_DAY,
+        effect=_record_day,
+        skip=skip,
+        audit=_day_registered,
+    )
+
 
 TRANSITIONS: tuple[Transition, ...] = (
     Transition(
-        "hold_manager_conversation",
-        ("enrolled",),
-        "manager_conversation_held",
-        (GOALS, NOT_FUTURE, MANAGER_CONVERSATION_NEW),
-        _record_manager_conversation,
+        trigger="hold_manager_conversation",
+        sources=("enrolled",),
+        dest="manager_conversation_held",
+        guards=_MANAGER_CONVERSATION,
+        effect=_record_manager_conversation,
+        note_from=("note",),
     ),
     Transition(
-        "hold_manager_conversation",
-        _AFTER_INVITE,
-        None,
-        (GOALS, NOT_FUTURE, MANAGER_CONVERSATION_NEW),
-        _record_manager_conversation,
+        trigger="hold_manager_conversation",
+        sources=_AFTER_INVITE,
+        dest=None,
+        guards=_MANAGER_CONVERSATION,
+        effect=_record_manager_conversation,
+        note_from=("note",),
     ),
     Transition(
-        "invite_jti",
-        ("enrolled",),
-        "jti_invited",
-        (JTI_WINDOW,),
-        _record_today("jti_invited"),
+        trigger="invite_jti",
+        sources=("enrolled",),
+        dest="jti_invited",
+        guards=(JTI_WINDOW,),
+        effect=_record_today("jti_invited"),
         skip="manager_conversation",
     ),
     Transition(
-        "invite_jti",
-        ("manager_conversation_held",),
-        "jti_invited",
-        (JTI_WINDOW,),
-        _record_today("jti_invited"),
+        trigger="invite_jti",
+        sources=("manager_conversation_held",),
+        dest="jti_invited",
+        guards=(JTI_WINDOW,),
+        effect=_record_today("jti_invited"),
     ),
     Transition(
-        "complete_jti",
-        ("jti_invited",),
-        "jti_completed",
-        (INVITED, NOT_FUTURE, ANSWER_AFTER_INVITE, JTI_NEW),
-        _record_date("jti_completed"),
+        trigger="complete_jti",
+        sources=("jti_invited",),
+        dest="jti_completed",
+        guards=_JTI_ANSWER,
+        effect=_record_date("jti_completed"),
     ),
     Transition(
-        "complete_jti",
-        (*_DAY_STATES, "speech_delivered"),
-        None,
-        (INVITED, NOT_FUTURE, ANSWER_AFTER_INVITE, JTI_NEW),
-        _record_date("jti_completed"),
+        trigger="complete_jti",
+        sources=(*_DAY_STATES, "speech_delivered"),
+        dest=None,
+        guards=_JTI_ANSWER,
+        effect=_record_date("jti_completed"),
+    ),
+    _register_day("jti_invited", "day_1", skip="jti"),
+    _register_day("jti_completed", "day_1"),
+    _register_day("day_1", "day_2"),
+    _register_day("day_2", "day_3"),
+    _register_day("day_3", "day_4", skip="career_visit"),
+    _register_day("career_visit_held", "day_4"),
+    _register_day("day_4", "day_5"),
+    Transition(
+        trigger="hold_career_visit",
+        sources=("day_3",),
+        dest="career_visit_held",
+        guards=_VISIT,
+        effect=_record_date("career_visit"),
     ),
     Transition(
-        "register_day",
-        ("jti_invited",),
-        "day_1",
-        (DAY_HAS_COME, ABSENCE_REASON),
-        _record_day,
-        skip="jti",
+        trigger="hold_career_visit",
+        sources=("day_1", "day_2", "day_4", "day_5", "speech_delivered"),
+        dest=None,
+        guards=_VISIT,
+        effect=_record_date("career_visit"),
     ),
     Transition(
-        "register_day", ("jti_completed",), "day_1", (DAY_HAS_COME, ABSENCE_REASON), _record_day
-    ),
-    Transition("register_day", ("day_1",), "day_2", (DAY_HAS_COME, ABSENCE_REASON), _record_day),
-    Transition("register_day", ("day_2",), "day_3", (DAY_HAS_COME, ABSENCE_REASON), _record_day),
-    Transition(
-        "register_day",
-        ("day_3",),
-        "day_4",
-        (DAY_HAS_COME, ABSENCE_REASON),
-        _record_day,
-        skip="career_visit",
+        trigger="deliver_speech",
+        sources=("day_5",),
+        dest="speech_delivered",
+        guards=(DAY_FIVE_ATTENDED, NOT_FUTURE, SPEECH_NEW),
+        effect=_record_date("speech"),
     ),
     Transition(
-        "register_day",
-        ("career_visit_held",),
-        "day_4",
-        (DAY_HAS_COME, ABSENCE_REASON),
-        _record_day,
-    ),
-    Transition("register_day", ("day_4",), "day_5", (DAY_HAS_COME, ABSENCE_REASON), _record_day),
-    Transition(
-        "hold_career_visit",
-        ("day_3",),
-        "career_visit_held",
-        (HOST_REGISTERED, HOST_MUNICIPALITY, NOT_FUTURE, VISIT_FROM_DAY_ONE, VISIT_NEW),
-        _record_date("career_visit"),
+        trigger="certify",
+        sources=("speech_delivered", "day_5"),
+        dest="certified",
+        guards=(OBLIGATIONS_MET,),
+        effect=_record_today("certified"),
+        schedules="certified",
     ),
     Transition(
-        "hold_career_visit",
-        ("day_1", "day_2", "day_4", "day_5", "speech_delivered"),
-        None,
-        (HOST_REGISTERED, HOST_MUNICIPALITY, NOT_FUTURE, VISIT_FROM_DAY_ONE, VISIT_NEW),
-        _record_date("career_visit"),
+        trigger="hold_closing_conversation",
+        sources=("certified",),
+        dest="closing_conversation_held",
+        guards=(NOT_FUTURE, AFTER_CERTIFICATION),
+        effect=_record_closing,
     ),
     Transition(
-        "deliver_speech",
-        ("day_5",),
-        "speech_delivered",
-        (DAY_FIVE_ATTENDED, NOT_FUTURE, SPEECH_NEW),
-        _record_date("speech"),
+        trigger="complete",
+        sources=("closing_conversation_held",),
+        dest="completed",
+        effect=_record_today("completed"),
     ),
     Transition(
-        "certify",
-        ("speech_delivered", "day_5"),
-        "certified",
-        (OBLIGATIONS_MET,),
-        _record_today("certified"),
+        trigger="complete",
+        sources=("certified",),
+        dest="completed",
+        guards=(SIXTY_DAYS,),
+        effect=_record_today("completed"),
     ),
     Transition(
-        "hold_closing_conversation",
-        ("certified",),
-        "closing_conversation_held",
-        (NOT_FUTURE, AFTER_CERTIFICATION),
-        _record_closing,
+        trigger="decline_closing_conversation",
+        sources=("certified",),
+        dest="completed",
+        effect=_record_decline,
     ),
+    Transition(trigger="withdraw", sources=ACTIVE_STATES, dest="withdrawn", guards=(REASON,)),
     Transition(
-        "complete",
-        ("closing_conversation_held",),
-        "completed",
-        (),
-        _record_today("completed"),
-    ),
-    Transition("complete", ("certified",), "completed", (SIXTY_DAYS,), _record_today("completed")),
-    Transition(
-        "decline_closing_conversation",
-        ("certified",),
-        "completed",
-        (),
-        _record_decline,
-    ),
-    Transition("withdraw", ACTIVE_STATES, "withdrawn", (REASON,)),
-    Transition(
-        "defer",
-        ("enrolled", "manager_conversation_held", "jti_invited", "jti_completed"),
-        "deferred",
-        (REASON, BEFORE_DAY_ONE, LATER_COHORT),
+        trigger="defer",
+        sources=("enrolled", "manager_conversation_held", "jti_invited", "jti_completed"),
+        dest="deferred",
+        guards=(REASON, BEFORE_DAY_ONE, LATER_COHORT),
     ),
 )
 
@@ -669,25 +743,39 @@ def not_possible_reason(trigger: str, state: str) -> str:
     return f"{trigger} is not possible in state {state}; it is possible from {', '.join(sources)}"
 
 
-def refusals(trigger: str, situation: Situation, args: StepArgs) -> list[str]:
-    """Every rule that stands in the way of ``trigger`` now (empty: it may fire)."""
+def refusals(
+    trigger: str, situation: Situation, args: StepArgs, *, probe: bool = False
+) -> list[str]:
+    """Every rule that stands in the way of ``trigger`` now (empty: it may fire). A ``probe``
+    leaves out the rules about input the administrator has not typed yet."""
     if trigger not in TRIGGERS:
         return [f"unknown trigger '{trigger}'; choose one of: {', '.join(TRIGGERS)}"]
     transition = transition_for(trigger, situation.state)
     if transition is None:
         return [not_possible_reason(trigger, situation.state)]
-    return [msg for guard in transition.guards if (msg := guard.check(situation, args))]
+    return guard_refusals(transition, situation, args, probe=probe)
+
+
+def guard_refusals(
+    transition: Transition, situation: Situation, args: StepArgs, *, probe: bool = False
+) -> list[str]:
+    """Why each of ``transition``'s guards is broken, in the order they are declared."""
+    return [
+        message
+        for guard in transition.guards
+        if not (probe and guard.needs_input) and (message := guard.check(situation, args))
+    ]
 
 
 def blocking_obligations(trigger: str, situation: Situation) -> list[str]:
-    """Obligations (by name) that stand in the way of ``trigger``."""
-    if trigger == "certify":
-        return [name for name, _ in outstanding(situation.facts, situation.cohort)]
-    if trigger == "deliver_speech" and not (
-        situation.facts.days.get(5) and situation.facts.days[5].attended
-    ):
-        return ["attendance"]
-    return []
+    """Obligations (by name) that stand in the way of ``trigger``: those named by each broken
+    guard of the trigger's arrows."""
+    guards = dict.fromkeys(g for t in TRANSITIONS if t.trigger == trigger for g in t.guards)
+    names: list[str] = []
+    for guard in guards:
+        if guard.check(situation, StepArgs()) is not None:
+            names += guard.blocks(situation)
+    return list(dict.fromkeys(names))
 
 
 # -- Automatic pass-through -------------------------------------------------------------------
@@ -769,20 +857,54 @@ def pass_through_for(situation: Situation) -> PassThrough | None:
 
 @dataclass(frozen=True)
 class StepNotice:
+    """A message a step sends: ``rule`` to ``recipients`` when ``when`` holds for the step's
+    arguments. ``occurrence`` tells repeated notices apart (one per absent day);
+    ``extras`` is what the message quotes of the arguments; ``attachment`` names the file it
+    carries, made by the attachment maker of that name that the engine is given;
+    ``outlives_path`` keeps it queued when the participant's path ends before it is sent."""
+
     rule: str
     recipients: tuple[str, ...]
     when: Callable[[StepArgs], bool] = field(default=lambda args: True)
+    occurrence: Callable[[Facts], int] = field(default=lambda facts: 0)
+    extras: Callable[[StepArgs], dict[str, object]] | None = None
+    attachment: str | None = None
+    outlives_path: bool = False
 
 
 STEP_NOTICES: dict[str, tuple[StepNotice, ...]] = {
-    "enrol": (StepNotice("welcome", ("participant", "manager")),),
+    "enrol": (StepNotice("welcome", ("participant", "manager"), attachment="teaching_days"),),
     "invite_jti": (StepNotice("jti_invitation", ("participant",)),),
     "register_day": (
-        StepNotice("absence_notice", ("participant", "manager"), lambda args: args.absent),
+        StepNotice(
+            "absence_notice",
+            ("participant", "manager"),
+            when=lambda args: args.absent,
+            occurrence=lambda facts: len(facts.days),
+        ),
     ),
-    "certify": (StepNotice("certificate", ("participant", "manager")),),
-    "withdraw": (StepNotice("withdrawal_notice", ("participant", "manager", "admin")),),
+    "certify": (
+        StepNotice(
+            "certificate",
+            ("participant", "manager"),
+            attachment="certificate",
+            outlives_path=True,
+        ),
+    ),
+    "withdraw": (
+        StepNotice(
+            "withdrawal_notice",
+            ("participant", "manager", "admin"),
+            extras=lambda args: {"reason": args.reason or ""},
+            outlives_path=True,
+        ),
+    ),
 }
+
+
+NOTICES_OUTLIVING_PATH: tuple[str, ...] = tuple(
+    notice.rule for notices in STEP_NOTICES.values() for notice in notices if notice.outlives_path
+)
 
 
 def normalise_trigger(name: str) -> str:

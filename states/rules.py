@@ -225,21 +225,27 @@ def cohort_deadlines(cohort: CohortPlan) -> tuple[DueMoment, ...]:
     return tuple(moments)
 
 
-def certified_deadlines(certified_on: date, cohort: CohortPlan) -> list[DueMoment]:
-    """The follow-ups of certification: the closing reminder and automatic completion."""
+def deadlines_after(anchor: str, on: date, cohort: CohortPlan) -> list[DueMoment]:
+    """The rules anchored on a recorded date (``certified``: the closing reminder and
+    automatic completion), due from ``on``."""
     moments = []
     for rule in TIMED_RULES:
-        if rule.anchor != "certified":
+        if rule.anchor != anchor:
             continue
-        due_day = shift_weekend(certified_on + timedelta(days=rule.offset_days), rule.direction)
+        due_day = shift_weekend(on + timedelta(days=rule.offset_days), rule.direction)
         expires_at = None
         if rule.expires_after_days is not None:
             expires_at = local_moment(
-                shift_weekend(certified_on + timedelta(days=rule.expires_after_days), AFTER),
+                shift_weekend(on + timedelta(days=rule.expires_after_days), AFTER),
                 cohort.send_hour,
             )
         moments.append(DueMoment(rule.name, 0, local_moment(due_day, cohort.send_hour), expires_at))
     return moments
+
+
+def certified_deadlines(certified_on: date, cohort: CohortPlan) -> list[DueMoment]:
+    """The follow-ups of certification: the closing reminder and automatic completion."""
+    return deadlines_after("certified", certified_on, cohort)
 
 
 def host_letter_deadline(now: datetime, cohort: CohortPlan) -> DueMoment:
@@ -269,3 +275,54 @@ def digest_moment(now: datetime) -> tuple[date, datetime]:
 def overdue(facts: Facts, cohort: CohortPlan, today: date) -> list[tuple[str, date]]:
     """Outstanding obligations whose due day has passed."""
     return [(name, due) for name, due in outstanding(facts, cohort) if due < today]
+
+
+# -- What each message says -------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class ContextPart:
+    """One entry of a message's template context beyond the participant, manager, cohort and
+    recipient: ``key`` is the name templates see, ``source`` what fills it (``due``: an
+    obligation's due day, ``due_dates``: a mapping of them, ``day``: a teaching day, by number
+    or the rule's occurrence, ``jti_link``, ``articles``, ``host``, ``absence``,
+    ``certificate``, ``goals``, ``certified_on``, or ``given``: handed in by the step)."""
+
+    key: str
+    source: str
+    argument: str | int | None = None
+
+
+def _due(obligation: str) -> ContextPart:
+    return ContextPart("due", "due", obligation)
+
+
+def _part(name: str, argument: str | int | None = None) -> ContextPart:
+    return ContextPart(name, name, argument)
+
+
+_JTI_LINK = _part("jti_link")
+_CAREER_DUE = _due("career_visit")
+
+MESSAGE_CONTEXT: dict[str, tuple[ContextPart, ...]] = {
+    "welcome": (ContextPart("due", "due_dates", "manager_conversation"),),
+    "manager_conversation_reminder": (_due("manager_conversation"),),
+    "jti_invitation": (_JTI_LINK, _part("articles"), _due("jti")),
+    "manager_conversation_escalation": (_due("manager_conversation"),),
+    "jti_reminder": (_JTI_LINK, _due("jti")),
+    "jti_escalation": (_JTI_LINK, _due("jti")),
+    "day_reminder": (_part("day", "occurrence"),),
+    "host_letter": (_part("host"), _CAREER_DUE),
+    "host_missing": (_CAREER_DUE,),
+    "homework_reminder": (_part("day", 3),),
+    "career_visit_reminder": (_CAREER_DUE,),
+    "career_visit_escalation": (_CAREER_DUE,),
+    "speech_reminder": (_part("day", 5),),
+    "absence_notice": (_part("absence"),),
+    "certificate": (_part("certificate"), _part("goals")),
+    "closing_reminder": (_part("certified_on"),),
+    "withdrawal_notice": (ContextPart("reason", "given"),),
+    "group_announcement": (ContextPart("group", "given"),),
+}
+# Parts that make one recipient's message more than another's with the names changed.
+PERSONAL_SOURCES = frozenset({"absence", "certificate", "goals", "given"})

@@ -37,7 +37,7 @@ from states.programme import (
     same_municipality,
     waiver_refusal,
 )
-from states.rules import certified_deadlines, cohort_deadlines, host_letter_deadline
+from states.rules import cohort_deadlines, deadlines_after, host_letter_deadline
 from workflow import messages
 from workflow.clock import Clock, clock_from_env
 from workflow.db import Database
@@ -450,7 +450,7 @@ class Workflow:
                     update(DEADLINES)
                     .where(
                         DEADLINES.c.participant_id.in_(members),
-                        DEADLINES.c.rule == "host_letter",
+                        DEADLINES.c.rule == letter.rule,
                         DEADLINES.c.status == "pending",
                     )
                     .values(due_at=letter.due_at)
@@ -720,8 +720,7 @@ class Workflow:
         situation = Situation(row.state, row.facts, cohort.plan, row.municipality, self.now())
         views = []
         for trigger in TRIGGERS:
-            reasons = refusals(trigger, situation, _PROBE_ARGS)
-            reasons = [r for r in reasons if not _needs_input_only(r)]
+            reasons = refusals(trigger, situation, StepArgs(), probe=True)
             views.append(
                 TriggerView(
                     trigger,
@@ -832,7 +831,7 @@ class Workflow:
         if model is None:
             with attached() as fresh:
                 return self._fire(step, trigger, args, model=fresh, target_code=target_code)
-        notices = _apply(step, model, trigger, args, note=_note(trigger, args))
+        notices = _apply(step, model, trigger, args, note=None)
         return notices + self._pass_through(step, model)
 
     def _pass_through(self, step: Step, model: StepModel) -> list[str]:
@@ -1060,40 +1059,51 @@ def _apply(
     situation = step.situation()
     before = step.state
     fired = model.fire(situation, trigger, args)
-    if fired is None:
+    if fired is None or model.transition is None:
         # The machine evaluated the guards; nothing of the step has changed.
         raise GuardFailed(trigger, model.refused, blocking_obligations(trigger, situation))
+    transition = model.transition
     step.state, step.facts = fired
+    if note is None and not args.automatic:
+        note = (
+            " — ".join(
+                str(value) for name in transition.note_from if (value := getattr(args, name))
+            )
+            or None
+        )
     data: dict[str, Any] = {}
     if args.automatic:
         data["automatic"] = True
     if args.on is not None:
         data["on"] = args.on.isoformat()
-    if trigger == "register_day":
-        data["day"] = len(step.facts.days)
-        data["attended"] = not args.absent
+    if transition.audit is not None:
+        data.update(transition.audit(situation, args, step.facts))
     if args.early:
         data["early"] = True
     if args.target is not None:
         data["to"] = args.target.code
     if args.internship is not None:
         data["internship"] = args.internship
-    if trigger == "certify" and step.facts.certified is not None:
-        step.schedule(certified_deadlines(step.facts.certified, step.cohort.plan))
+    if transition.schedules is not None:
+        anchor = getattr(step.facts, transition.schedules)
+        if anchor is not None:
+            step.schedule(deadlines_after(transition.schedules, anchor, step.cohort.plan))
     notified, described = _notify_step(step, trigger, args)
     data.update(_notified(notified))
     step.record(trigger, before, step.state, note=note, data=data)
     return described
 
 
-def _attachment_for(step: Step, rule: str) -> Callable[[str], tuple[str, str, bytes] | None] | None:
-    """The file a step's mail carries: the teaching days with the welcome mail, the
-    certificate (kursusbevis) with the certificate mail."""
-    if rule == "welcome":
+def _attachment_for(
+    step: Step, maker: str | None
+) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+    """The file a step's mail carries, by the name its notice gives: the teaching days with
+    the welcome mail, the certificate (kursusbevis) with the certificate mail."""
+    if maker == "teaching_days":
         from workflow.calendars import teaching_days_attachment
 
         return lambda language: teaching_days_attachment(step.cohort, language)
-    if rule == "certificate" and step.facts.certified is not None:
+    if maker == "certificate" and step.facts.certified is not None:
         from workflow.certificate import PDF_TYPE, file_name, render_certificate
 
         issued = step.facts.certified
@@ -1120,27 +1130,18 @@ def _notify_step(step: Step, trigger: str, args: StepArgs) -> tuple[list[str], l
     for notice in STEP_NOTICES.get(trigger, ()):
         if not notice.when(args):
             continue
-        occurrence = len(step.facts.days) if notice.rule == "absence_notice" else 0
-        extras = {"reason": args.reason or ""} if notice.rule == "withdrawal_notice" else None
         roles = messages.queue(
             step,
             notice.rule,
             notice.recipients,
-            occurrence=occurrence,
-            extras=extras,
-            attachment=_attachment_for(step, notice.rule),
+            occurrence=notice.occurrence(step.facts),
+            extras=notice.extras(args) if notice.extras else None,
+            attachment=_attachment_for(step, notice.attachment),
         )
         if roles:
             rules.append(notice.rule)
             described.append(f"{notice.rule} → {', '.join(roles)}")
     return rules, described
-
-
-def _note(trigger: str, args: StepArgs) -> str | None:
-    parts = [p for p in (args.reason, args.note) if p]
-    if trigger == "hold_manager_conversation" and args.goals and not args.note:
-        return None
-    return " — ".join(parts) if parts else None
 
 
 def _args(request: StepRequest, target: CohortPlan | None) -> StepArgs:
@@ -1154,21 +1155,6 @@ def _args(request: StepRequest, target: CohortPlan | None) -> StepArgs:
         internship=request.internship,
         target=target,
     )
-
-
-_INPUT_ONLY = (
-    "learning goal is required",
-    "a reason is required",
-    "name the later cohort",
-)
-
-
-def _needs_input_only(reason: str) -> bool:
-    return any(marker in reason for marker in _INPUT_ONLY)
-
-
-# Stand-ins for what the administrator would type, so `triggers` reports only the rules.
-_PROBE_ARGS = StepArgs(goals=("?",), reason="?")
 
 
 def cohort_row(conn: Connection, code: str) -> CohortRow:

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import contextlib
 import logging
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from typing import Any
 
 from transitions import EventData, Machine
@@ -20,8 +20,9 @@ from states.programme import (
     TRANSITIONS,
     Situation,
     StepArgs,
+    Transition,
+    guard_refusals,
     refusals,
-    transition_for,
 )
 
 # transitions logs every attach and trigger at INFO; that is noise for an administrator.
@@ -38,6 +39,7 @@ class StepModel:
         self.args = StepArgs()
         self.facts = Facts()
         self.refused: list[str] = []
+        self.transition: Transition | None = None
 
     def load(self, situation: Situation, args: StepArgs) -> None:
         self.situation = situation
@@ -45,22 +47,13 @@ class StepModel:
         self.facts = situation.facts
         PROGRAMME_MACHINE.set_state(situation.state, model=self)
 
-    def rules_hold(self, event: EventData) -> bool:
-        assert self.situation is not None
-        self.refused = refusals(event.event.name, self.situation, self.args)
-        return not self.refused
-
-    def record_facts(self, event: EventData) -> None:
-        assert self.situation is not None
-        transition = transition_for(event.event.name, self.situation.state)
-        if transition is not None:
-            self.facts = transition.effect(self.situation, self.args)
-
     def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts] | None:
         """Fire ``trigger`` for the participant in ``situation``; return (state, facts), or
-        ``None`` when the programme's rules refuse it, with the reasons in ``refused``."""
+        ``None`` when the programme's rules refuse it, with the reasons in ``refused``. The row
+        of the programme that fired is left in ``transition``."""
         self.load(situation, args)
         self.refused = []
+        self.transition = None
         if trigger not in PROGRAMME_MACHINE.events or not PROGRAMME_MACHINE.events[
             trigger
         ].transitions.get(situation.state):
@@ -87,10 +80,34 @@ def _build_machine() -> Machine:
             transition.trigger,
             list(transition.sources),
             transition.dest,
-            conditions="rules_hold",
-            before="record_facts",
+            conditions=_rules_hold(transition),
+            before=_record_facts(transition),
         )
     return machine
+
+
+# Each arrow of the machine carries its own row of the programme's table, so firing it needs no
+# second look-up of which row applies.
+def _rules_hold(transition: Transition) -> Callable[[EventData], bool]:
+    def check(event: EventData) -> bool:
+        model = event.model
+        assert isinstance(model, StepModel)
+        assert model.situation is not None
+        model.refused = guard_refusals(transition, model.situation, model.args)
+        return not model.refused
+
+    return check
+
+
+def _record_facts(transition: Transition) -> Callable[[EventData], None]:
+    def record(event: EventData) -> None:
+        model = event.model
+        assert isinstance(model, StepModel)
+        assert model.situation is not None
+        model.facts = transition.effect(model.situation, model.args)
+        model.transition = transition
+
+    return record
 
 
 PROGRAMME_MACHINE = _build_machine()

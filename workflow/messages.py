@@ -12,7 +12,7 @@ from functools import lru_cache
 from typing import Any
 
 from states.programme import DAY_THEMES, obligation_due
-from states.rules import local_moment
+from states.rules import MESSAGE_CONTEXT, local_moment
 from workflow.records import CohortRow, ParticipantRow, Step
 
 DEFAULT_SENDER_ADDRESS = "kursus@lps.invalid"
@@ -102,57 +102,77 @@ def recipients(row: ParticipantRow, cohort: CohortRow, role: str) -> tuple[str, 
 
 
 def rule_extras(rule: str, step: Step, occurrence: int) -> dict[str, Any]:
-    """The rule-specific part of a template's context."""
-    cohort = step.cohort
-    plan = cohort.plan
-    facts = step.facts
+    """The rule-specific part of a template's context, as the programme declares it
+    (:data:`states.rules.MESSAGE_CONTEXT`); parts the step hands in are left to it."""
     extras: dict[str, Any] = {}
-    if rule == "welcome":
-        extras["due"] = {"manager_conversation": obligation_due("manager_conversation", plan)}
-    elif rule.startswith("manager_conversation"):
-        extras["due"] = obligation_due("manager_conversation", plan)
-    elif rule.startswith("jti"):
-        extras["due"] = obligation_due("jti", plan)
-        extras["jti_link"] = step.row.jti_link or cohort.jti_link
-        extras["articles"] = list(cohort.articles)
-    elif rule == "day_reminder":
-        extras["day"] = day_context(cohort, occurrence)
-    elif rule == "homework_reminder":
-        extras["day"] = day_context(cohort, 3)
-    elif rule == "speech_reminder":
-        extras["day"] = day_context(cohort, 5)
-    elif rule in (
-        "host_letter",
-        "host_missing",
-        "career_visit_reminder",
-        "career_visit_escalation",
-    ):
-        extras["due"] = obligation_due("career_visit", plan)
-        if facts.host is not None:
-            extras["host"] = {
-                "name": facts.host.name,
-                "email": facts.host.email,
-                "role": facts.host.role,
-                "municipality": facts.host.municipality,
-            }
-    elif rule == "absence_notice":
-        record = facts.days[occurrence]
-        extras["absence"] = {
-            "day": occurrence,
-            "date": record.on,
-            "reason": record.reason or "",
-            "absences": facts.absences,
-            "max_absences": cohort.max_absences,
-        }
-    elif rule == "certificate":
-        extras["certificate"] = {
-            "issued_on": facts.certified or step.now.date(),
-            "code": certificate_code(step.row.id, facts.certified),
-        }
-        extras["goals"] = list(facts.goals)
-    elif rule == "closing_reminder":
-        extras["certified_on"] = facts.certified
+    for part in MESSAGE_CONTEXT.get(rule, ()):
+        build = _PART_BUILDERS.get(part.source)
+        if build is None:
+            continue
+        value = build(step, part.argument, occurrence)
+        if value is not _ABSENT:
+            extras[part.key] = value
     return extras
+
+
+# What a builder returns when the step has nothing for the part (no host registered yet).
+_ABSENT: Any = object()
+
+
+def _due(step: Step, obligation: Any, occurrence: int) -> date:
+    return obligation_due(str(obligation), step.cohort.plan)
+
+
+def _due_dates(step: Step, obligation: Any, occurrence: int) -> dict[str, date]:
+    return {str(obligation): obligation_due(str(obligation), step.cohort.plan)}
+
+
+def _day(step: Step, number: Any, occurrence: int) -> dict[str, Any]:
+    return day_context(step.cohort, occurrence if number == "occurrence" else int(number))
+
+
+def _host(step: Step, argument: Any, occurrence: int) -> Any:
+    host = step.facts.host
+    if host is None:
+        return _ABSENT
+    return {
+        "name": host.name,
+        "email": host.email,
+        "role": host.role,
+        "municipality": host.municipality,
+    }
+
+
+def _absence(step: Step, argument: Any, occurrence: int) -> dict[str, Any]:
+    record = step.facts.days[occurrence]
+    return {
+        "day": occurrence,
+        "date": record.on,
+        "reason": record.reason or "",
+        "absences": step.facts.absences,
+        "max_absences": step.cohort.max_absences,
+    }
+
+
+def _certificate(step: Step, argument: Any, occurrence: int) -> dict[str, Any]:
+    return {
+        "issued_on": step.facts.certified or step.now.date(),
+        "code": certificate_code(step.row.id, step.facts.certified),
+    }
+
+
+_PART_BUILDERS: dict[str, Callable[[Step, Any, int], Any]] = {
+    "due": _due,
+    "due_dates": _due_dates,
+    "day": _day,
+    "jti_link": lambda step, _, __: step.row.jti_link or step.cohort.jti_link,
+    "articles": lambda step, _, __: list(step.cohort.articles),
+    "host": _host,
+    "absence": _absence,
+    "certificate": _certificate,
+    "goals": lambda step, _, __: list(step.facts.goals),
+    "certified_on": lambda step, _, __: step.facts.certified,
+}
 
 
 def certificate_code(participant_id: int, issued_on: date | None) -> str:

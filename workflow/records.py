@@ -18,6 +18,7 @@ from states.programme import (
     DEFINITION_VERSION,
     FINAL_STATES,
     INITIAL_STATE,
+    NOTICES_OUTLIVING_PATH,
     CohortPlan,
     Situation,
 )
@@ -550,7 +551,7 @@ def _cancel_pending(conn: Connection, step: Step) -> None:
         .where(
             OUTBOX.c.participant_id == step.row.id,
             OUTBOX.c.status == "pending",
-            OUTBOX.c.rule.not_in(("withdrawal_notice", "certificate")),
+            OUTBOX.c.rule.not_in(NOTICES_OUTLIVING_PATH),
         )
         .values(status="dropped", last_error=f"participant {step.state} before delivery")
     )

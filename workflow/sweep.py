@@ -21,6 +21,7 @@ from sqlalchemy.sql.elements import ColumnElement
 from states.facts import Facts
 from states.programme import (
     FINAL_STATES,
+    OBLIGATION_DEFINITIONS,
     OBLIGATION_LABELS,
     OBLIGATIONS,
     StepArgs,
@@ -373,12 +374,7 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
 
 # An obligation met by one recorded fact: a participant without that key in the facts
 # document may owe it. Attendance depends on several facts and is judged in Python.
-_MET_BY_KEY = {
-    "manager_conversation": "manager_conversation",
-    "jti": "jti_completed",
-    "career_visit": "career_visit",
-    "speech": "speech",
-}
+_MET_BY_KEY = {o.name: o.met_by for o in OBLIGATION_DEFINITIONS if o.met_by is not None}
 
 
 def _possibly_overdue(cohort: CohortRow, monday: date) -> ColumnElement[bool] | None:
