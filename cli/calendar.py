@@ -28,9 +28,7 @@ def calendar(app: App, code: str, participant: str | None, output: Path | None) 
     Event UIDs stay the same between exports; after `lps cohort reschedule` the SEQUENCE
     goes up, so calendars that import the file again move the day.
     """
-    from workflow.calendars import cohort_calendar
-
-    data = cohort_calendar(app.workflow(), code, participant)
+    data = app.workflow().calendar(code, participant)
     if output is None:
         click.echo(data, nl=False)
         return

@@ -46,9 +46,7 @@ def certificate() -> None:
 @click.pass_obj
 def pdf(app: App, participant: str, output: Path | None) -> None:
     """Write PARTICIPANT's certificate as PDF, once it is issued."""
-    from workflow.certificate import certificate_pdf
-
-    name, content = certificate_pdf(app.workflow(), participant)
+    name, content = app.workflow().certificate(participant)
     target = output or Path(name)
     try:
         target.write_bytes(content)
@@ -63,9 +61,7 @@ def pdf(app: App, participant: str, output: Path | None) -> None:
 @click.pass_obj
 def verify(app: App, code: str, as_json: bool) -> None:
     """Whom the certificate with CODE was issued to, and when."""
-    from workflow.certificate import verify_code
-
-    issued = verify_code(app.workflow(), code)
+    issued = app.workflow().verify_certificate(code)
     if as_json:
         echo_json(issued.as_json())
         return

@@ -43,9 +43,7 @@ def form(app: App, code: str, size: int, seed: int, save: bool, as_json: bool) -
     Groups mix municipalities first, then workplaces, among the active participants.
     Participants who already have a group keep it; only those without one are placed.
     """
-    from workflow.groups import form_groups
-
-    grouping = form_groups(app.workflow(), code, size=size, seed=seed, save=save)
+    grouping = app.workflow().form_groups(code, size=size, seed=seed, save=save)
     if as_json:
         echo_json(grouping.as_json())
         return
@@ -71,9 +69,7 @@ def form(app: App, code: str, size: int, seed: int, save: bool, as_json: bool) -
 @click.pass_obj
 def show(app: App, code: str, as_json: bool) -> None:
     """The saved network groups of cohort CODE, and who has none."""
-    from workflow.groups import cohort_groups
-
-    grouping = cohort_groups(app.workflow(), code)
+    grouping = app.workflow().groups(code)
     if as_json:
         echo_json(grouping.as_json())
         return

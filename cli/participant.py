@@ -163,15 +163,14 @@ def import_(app: App, cohort: str, file: BinaryIO, dry_run: bool, as_json: bool)
     reported by line and column, and then nothing is written.
     """
     from cli.progress import progress_bar
-    from workflow.importer import import_participants
 
     source = file.read()
     given = str(getattr(file, "name", "-"))
     label = "standard input" if given in ("-", "<stdin>") else given
     workflow = app.workflow()
     with progress_bar("Importing") as advance:
-        report = import_participants(
-            workflow, cohort, source, dry_run, name=label, progress=advance
+        report = workflow.import_participants(
+            cohort, source, dry_run=dry_run, name=label, progress=advance
         )
     if as_json:
         echo_json(report.as_json())
@@ -205,9 +204,7 @@ def export(app: App, participant: str) -> None:
     PARTICIPANT is an id or email. The export holds their details, cohort, state, learning
     goals, host, audit trail, deadlines and messages.
     """
-    from workflow.privacy import export_participant
-
-    echo_json(export_participant(app.workflow(), participant))
+    echo_json(app.workflow().export_participant(participant))
 
 
 @participant.command("erase")
@@ -224,9 +221,7 @@ def erase(app: App, participant: str, reason: str, as_json: bool) -> None:
     text is cleared; cohort, municipality, state and dates stay for statistics, and the audit
     trail still verifies.
     """
-    from workflow.privacy import erase_participant
-
-    erasure = erase_participant(app.workflow(), participant, reason)
+    erasure = app.workflow().erase_participant(participant, reason)
     if as_json:
         echo_json(erasure.as_json())
         return

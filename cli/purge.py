@@ -30,11 +30,10 @@ def purge(app: App, before: date, reason: str | None, dry_run: bool, as_json: bo
     cleared, the audit trail still verifiable.
     """
     from cli.progress import progress_bar
-    from workflow.privacy import purge as run_purge
 
     workflow = app.workflow()
     if dry_run:
-        preview = run_purge(workflow, before, dry_run=True)
+        preview = workflow.purge(before, dry_run=True)
         if as_json:
             echo_json(preview.as_json())
             return
@@ -51,7 +50,7 @@ def purge(app: App, before: date, reason: str | None, dry_run: bool, as_json: bo
         )
         return
     with progress_bar("Erasing") as advance:
-        report = run_purge(workflow, before, reason=reason, progress=advance)
+        report = workflow.purge(before, reason=reason, progress=advance)
     if as_json:
         echo_json(report.as_json())
         return

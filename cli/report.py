@@ -28,9 +28,7 @@ from cli.app import App
 @click.pass_obj
 def report(app: App, code: str, fmt: str, output: Path | None) -> None:
     """Cohort CODE: every participant against the path, a summary per state, the diagram."""
-    from workflow.report import cohort_report
-
-    result = cohort_report(app.workflow(), code)
+    result = app.workflow().report(code)
     text = result.html() if fmt == "html" else result.csv()
     data = text.encode("utf-8")
     if output is None:

@@ -11,7 +11,6 @@ from conftest import DAYS, Cli, enrol, make_cohort
 from icalendar import Calendar, Event
 
 from cli.main import COMMANDS
-from workflow.calendars import cohort_calendar
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import InvalidInput, NotFound
@@ -37,7 +36,7 @@ def events(calendar: Calendar) -> dict[str, Event]:
 
 def test_the_cohort_calendar_has_the_five_teaching_days(wf: Workflow) -> None:
     make_cohort(wf, "F27", venue="Odense Rådhus")
-    calendar = parse(cohort_calendar(wf, "F27"))
+    calendar = parse(wf.calendar("F27"))
     found = events(calendar)
     assert sorted(found) == [f"F27-day-{n}@lps" for n in range(1, 6)]
     first = found["F27-day-1@lps"]
@@ -61,7 +60,7 @@ def test_the_cohort_calendar_has_the_five_teaching_days(wf: Workflow) -> None:
 def test_teaching_days_keep_nine_oclock_across_the_daylight_saving_change(wf: Workflow) -> None:
     # Summer time starts on Sunday 28 March 2027: day 2 is in winter, day 3 in summer time.
     make_cohort(wf)
-    found = events(parse(cohort_calendar(wf, "H1")))
+    found = events(parse(wf.calendar("H1")))
     winter = found["H1-day-2@lps"].decoded("dtstart")
     summer = found["H1-day-3@lps"].decoded("dtstart")
     assert winter.utcoffset() == timedelta(hours=1)
@@ -72,7 +71,7 @@ def test_teaching_days_keep_nine_oclock_across_the_daylight_saving_change(wf: Wo
 
 def test_the_file_carries_a_copenhagen_vtimezone_with_both_offsets(wf: Workflow) -> None:
     make_cohort(wf)
-    data = cohort_calendar(wf, "H1")
+    data = wf.calendar("H1")
     zones = parse(data).walk("VTIMEZONE")
     assert [str(z["tzid"]) for z in zones] == ["Europe/Copenhagen"]
     offsets = {
@@ -89,9 +88,9 @@ def test_the_file_carries_a_copenhagen_vtimezone_with_both_offsets(wf: Workflow)
 def test_uids_are_stable_between_exports(wf: Workflow, clock: FixedClock) -> None:
     make_cohort(wf)
     person = enrol(wf)
-    first = parse(cohort_calendar(wf, "H1", str(person)))
+    first = parse(wf.calendar("H1", str(person)))
     clock.set(datetime(2027, 2, 1, 12, 0))
-    second = parse(cohort_calendar(wf, "H1", "soren@example.dk"))
+    second = parse(wf.calendar("H1", "soren@example.dk"))
     assert sorted(events(first)) == sorted(events(second))
     assert first.walk("VEVENT")[0].decoded("dtstamp") != second.walk("VEVENT")[0].decoded("dtstamp")
 
@@ -99,9 +98,9 @@ def test_uids_are_stable_between_exports(wf: Workflow, clock: FixedClock) -> Non
 def test_rescheduling_raises_the_sequence_and_moves_the_day(wf: Workflow) -> None:
     make_cohort(wf)
     person = enrol(wf)
-    before = events(parse(cohort_calendar(wf, "H1", str(person))))
+    before = events(parse(wf.calendar("H1", str(person))))
     wf.reschedule("H1", 3, date(2027, 3, 31))
-    after = events(parse(cohort_calendar(wf, "H1", str(person))))
+    after = events(parse(wf.calendar("H1", str(person))))
     assert sorted(after) == sorted(before)
     assert all(event.decoded("sequence") == 0 for event in before.values())
     assert all(event.decoded("sequence") == 1 for event in after.values())
@@ -110,7 +109,7 @@ def test_rescheduling_raises_the_sequence_and_moves_the_day(wf: Workflow) -> Non
     assert after["H1-day-2@lps"].decoded("dtstart") == before["H1-day-2@lps"].decoded("dtstart")
 
     wf.reschedule("H1", 4, date(2027, 4, 14))
-    again = events(parse(cohort_calendar(wf, "H1", str(person))))
+    again = events(parse(wf.calendar("H1", str(person))))
     assert again["H1-day-4@lps"].decoded("sequence") == 2
     # The career visit is due on day 4: its deadline moved with the day.
     assert again[f"{person}-career_visit@lps"].decoded("dtstart") == date(2027, 4, 14)
@@ -124,7 +123,7 @@ def test_a_participant_calendar_has_their_deadlines_and_conversations(
     wf.advance(
         person, StepRequest("hold_manager_conversation", goals=("Tydelighed",), on=date(2027, 1, 3))
     )
-    found = events(parse(cohort_calendar(wf, "H1", str(person))))
+    found = events(parse(wf.calendar("H1", str(person))))
     assert sorted(found) == sorted(
         [f"H1-day-{n}@lps" for n in range(1, 6)]
         + [
@@ -156,7 +155,7 @@ def test_a_participant_calendar_has_their_deadlines_and_conversations(
     clock.set(datetime(2027, 3, 10, 10, 0))
     wf.advance(person, StepRequest("hold_career_visit"))
     wf.waive(person, "jti", "Besvaret på papir")
-    found = events(parse(cohort_calendar(wf, "H1", str(person))))
+    found = events(parse(wf.calendar("H1", str(person))))
     visit = found[f"{person}-career_visit-held@lps"]
     assert str(visit["summary"]) == "Karrieresamtale (afholdt)"
     assert visit.decoded("dtstart") == date(2027, 3, 10)
@@ -167,7 +166,7 @@ def test_a_participant_calendar_has_their_deadlines_and_conversations(
 def test_an_english_speaking_participant_gets_english_events(wf: Workflow) -> None:
     make_cohort(wf)
     person = enrol(wf, email="anna@example.dk", name="Anna Smith", language="en")
-    found = events(parse(cohort_calendar(wf, "H1", str(person))))
+    found = events(parse(wf.calendar("H1", str(person))))
     assert str(found["H1-day-2@lps"]["summary"]) == "Leder på spring, day 2: You as a leader"
     assert str(found[f"{person}-jti@lps"]["summary"]) == "Deadline: answer the JTI questionnaire"
 
@@ -177,12 +176,12 @@ def test_a_participant_of_another_cohort_or_nobody_is_refused(wf: Workflow) -> N
     make_cohort(wf, "H2", days=tuple(d + timedelta(days=7) for d in DAYS))
     other = enrol(wf, email="bo@example.dk", cohort="H2")
     with pytest.raises(InvalidInput) as refused:
-        cohort_calendar(wf, "H1", str(other))
+        wf.calendar("H1", str(other))
     assert str(refused.value) == f"participant #{other} (bo@example.dk) is in cohort H2, not H1"
     with pytest.raises(NotFound):
-        cohort_calendar(wf, "H1", "nobody@example.dk")
+        wf.calendar("H1", "nobody@example.dk")
     with pytest.raises(NotFound):
-        cohort_calendar(wf, "NOPE")
+        wf.calendar("NOPE")
 
 
 def test_lps_calendar_writes_a_file_or_standard_output(

@@ -13,7 +13,7 @@ import pytest
 from conftest import DAYS, Cli, enrol, make_cohort
 from pypdf import PdfReader
 
-from workflow.certificate import certificate_pdf, render_certificate, verify_code
+from workflow.certificate import render_certificate
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, InvalidInput, NotFound
@@ -137,7 +137,7 @@ def test_uncertified_participant_is_refused(
         on(clock, day)
         wf.advance(pid, StepRequest("register_day"))
     with pytest.raises(GuardFailed) as refused:
-        certificate_pdf(wf, pid)
+        wf.certificate(pid)
     assert (refused.value.trigger, refused.value.reasons) == (
         "certificate",
         ["Søren Ærø is not certified (state day_5)"],
@@ -182,20 +182,20 @@ def test_verify_refuses_codes_nobody_was_issued(wf: Workflow, certified: int, lp
             f"Error: no certificate with code {bad}\n",
         ), bad
     with pytest.raises(NotFound, match=f"^no certificate with code {tampered}$"):
-        verify_code(wf, tampered)
+        wf.verify_certificate(tampered)
 
 
 def test_certificate_stays_available_after_completion_with_its_issue_date(
     wf: Workflow, clock: FixedClock, certified: int
 ) -> None:
-    _, before = certificate_pdf(wf, certified)
+    _, before = wf.certificate(certified)
     on(clock, D5 + timedelta(days=20))
     wf.advance(certified, StepRequest("hold_closing_conversation"))
     assert wf.advance(certified, StepRequest("complete")).participant.state == "completed"
-    name, after = certificate_pdf(wf, certified)
+    name, after = wf.certificate(certified)
     assert name == f"kursusbevis-{certified}.pdf"
     assert after == before
-    issued = verify_code(wf, certificate_code(certified, D5))
+    issued = wf.verify_certificate(certificate_code(certified, D5))
     assert (issued.name, issued.cohort_code, issued.issued_on, issued.state) == (
         NAME,
         "F27",

@@ -8,7 +8,6 @@ from states.diagram import svg
 from workflow.clock import parse_moment
 from workflow.demo import run_demo
 from workflow.engine import Workflow
-from workflow.report import cohort_report
 
 DOCS = Path(__file__).resolve().parent.parent / "docs"
 DEMO_END = "2027-06-30T12:00"
@@ -28,7 +27,7 @@ def test_report_example_is_current(tmp_path: Path, monkeypatch) -> None:  # type
     from workflow.clock import FixedClock
 
     workflow = Workflow.open(url, clock=FixedClock(end), actor="demo")
-    html = cohort_report(workflow, code).html()
+    html = workflow.report(code).html()
     assert (DOCS / "report.html").read_text(encoding="utf-8") == html, (
         "docs/report.html is stale: in an empty folder run `LPS_NOW=2027-06-30T12:00 lps demo` "
         "then `LPS_NOW=2027-06-30T12:00 lps report DEMO-1 --output docs/report.html`"

@@ -13,6 +13,7 @@ from sqlalchemy import select
 
 from states.facts import Host
 from states.programme import ACTIVE_STATES, TRIGGERS, StepArgs, replay
+from workflow import kernel
 from workflow.audit import GENESIS, entry_hash
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, StepResult, Workflow
@@ -984,10 +985,10 @@ def test_a_write_on_a_stale_read_raises_concurrent_change(
     def change(step: Step) -> list[str]:
         # between our read and our write, the other administrator records the conversation
         other.advance(pid, StepRequest("hold_manager_conversation", goals=("x",)))
-        return wf._fire(step, "withdraw", StepArgs(reason="Nyt job"))
+        return kernel.fire(wf.runtime, step, "withdraw", StepArgs(reason="Nyt job"))
 
     with pytest.raises(ConcurrentChange) as raised:
-        wf._change(pid, change)
+        kernel.change(wf.runtime, pid, change)
     assert str(raised.value) == (
         f"participant #{pid} was changed by someone else at the same time; "
         "nothing was written; try again"
@@ -1024,7 +1025,7 @@ def test_write_steps_reports_a_stale_step_and_writes_none_of_it(
     stale = Step(row, cohort, wf.now(), "stale")
     stale.record("set_host", row.state, row.state)
     with pytest.raises(ConcurrentChange), wf.db.transaction() as conn:
-        wf._write(conn, [stale])
+        kernel.write(conn, [stale])
     assert snapshot(wf, pid) == before
 
 

@@ -25,9 +25,7 @@ from workflow.errors import ConcurrentChange
 from workflow.groups import (
     Member,
     arrange,
-    cohort_groups,
     diversity_cost,
-    form_groups,
     group_sizes,
 )
 from workflow.records import AUDIT, OUTBOX
@@ -287,20 +285,20 @@ def form_group_entries(wf: Workflow) -> list[dict[str, object]]:
 def test_a_preview_writes_nothing(wf: Workflow) -> None:
     make_cohort(wf)
     enrol_many(wf, 10)
-    preview = form_groups(wf, "H1", seed=5)
+    preview = wf.form_groups("H1", seed=5)
     assert not preview.saved
     assert sorted(len(g.members) for g in preview.groups) == [5, 5]
     assert all(p.network_group is None for p in wf.participants(cohort="H1"))
     assert announcement_rows(wf) == []
     assert form_group_entries(wf) == []
-    assert cohort_groups(wf, "H1").groups == ()
+    assert wf.groups("H1").groups == ()
 
 
 def test_saving_writes_groups_audit_and_announcements(wf: Workflow) -> None:
     make_cohort(wf)
     people = enrol_many(wf, 13)
-    preview = form_groups(wf, "H1", size=4, seed=11)
-    saved = form_groups(wf, "H1", size=4, seed=11, save=True)
+    preview = wf.form_groups("H1", size=4, seed=11)
+    saved = wf.form_groups("H1", size=4, seed=11, save=True)
     assert saved.saved
     assert [[m.id for m in g.members] for g in saved.groups] == [
         [m.id for m in g.members] for g in preview.groups
@@ -333,7 +331,7 @@ def test_saving_writes_groups_audit_and_announcements(wf: Workflow) -> None:
         for other in others:
             assert any(line.startswith(f"- {other},") for line in listed), (other, listed)
 
-    shown = cohort_groups(wf, "H1")
+    shown = wf.groups("H1")
     assert [[m.id for m in g.members] for g in shown.groups] == [
         [m.id for m in g.members] for g in saved.groups
     ]
@@ -346,7 +344,7 @@ def test_the_announcement_reaches_each_member_by_smtp(wf: Workflow) -> None:
     enrol(wf, email="b@example.dk", name="Bo Øby", municipality="Vejle")
     enrol(wf, email="c@example.dk", name="Carl Å", municipality="Aarhus", workplace="Jobcenter")
     enrol(wf, email="d@example.dk", name="Dorte", municipality="Kolding", language="en")
-    form_groups(wf, "H1", save=True)
+    wf.form_groups("H1", save=True)
     with SmtpSink() as sink:
         wf.remind(channel=channel_from_env({"LPS_SMTP_URL": sink.url}))
         mails = [m for m in sink.messages if m["X-LPS-Rule"] == "group_announcement"]
@@ -369,7 +367,7 @@ def test_the_announcement_reaches_each_member_by_smtp(wf: Workflow) -> None:
 def test_reforming_after_a_withdrawal_places_only_those_without_a_group(wf: Workflow) -> None:
     make_cohort(wf)
     enrol_many(wf, 12)
-    first = form_groups(wf, "H1", size=4, save=True)
+    first = wf.form_groups("H1", size=4, save=True)
     before = {p.id: p.network_group for p in wf.participants(cohort="H1")}
     leaver = first.groups[1].members[0].id
     wf.advance(leaver, StepRequest("withdraw", reason="Nyt job"))
@@ -378,7 +376,7 @@ def test_reforming_after_a_withdrawal_places_only_those_without_a_group(wf: Work
         enrol(wf, email="sen2@example.dk", name="Også Sen", municipality="Faaborg"),
     ]
 
-    again = form_groups(wf, "H1", size=4, save=True)
+    again = wf.form_groups("H1", size=4, save=True)
     after = {p.id: p.network_group for p in wf.participants(cohort="H1")}
     for pid, number in before.items():
         assert after[pid] == number
@@ -394,7 +392,7 @@ def test_reforming_after_a_withdrawal_places_only_those_without_a_group(wf: Work
     assert Counter(m["participant_id"] for m in announcement_rows(wf)) == entries
     assert verify_audit(wf.db).ok
 
-    nothing = form_groups(wf, "H1", save=True)
+    nothing = wf.form_groups("H1", save=True)
     assert nothing.placed == []
     assert len(announcement_rows(wf)) == 14
 
@@ -402,10 +400,10 @@ def test_reforming_after_a_withdrawal_places_only_those_without_a_group(wf: Work
 def test_enough_newcomers_form_a_new_group_with_the_next_number(wf: Workflow) -> None:
     make_cohort(wf)
     enrol_many(wf, 8)
-    form_groups(wf, "H1", save=True)
+    wf.form_groups("H1", save=True)
     for n in range(4):
         enrol(wf, email=f"ny{n}@example.dk", name=f"Ny {n}", municipality=MUNICIPALITIES[n])
-    grouping = form_groups(wf, "H1", save=True)
+    grouping = wf.form_groups("H1", save=True)
     assert [(g.number, g.size) for g in grouping.groups] == [(1, 4), (2, 4), (3, 4)]
     assert all(m.new for m in grouping.groups[2].members)
 
@@ -441,7 +439,7 @@ def test_a_participant_changed_meanwhile_refuses_the_whole_save(
         actor="tester",
     )
     with pytest.raises(ConcurrentChange) as refused:
-        form_groups(racing, "H1", save=True)
+        racing.form_groups("H1", save=True)
     assert str(refused.value) == (
         f"participant #{people[3]} was changed by someone else while the groups were formed; "
         "nothing was saved; try again"
@@ -451,7 +449,7 @@ def test_a_participant_changed_meanwhile_refuses_the_whole_save(
     assert announcement_rows(wf) == []
     assert wf.participant(people[3]).state == "manager_conversation_held"
     assert verify_audit(wf.db).ok
-    assert form_groups(wf, "H1", save=True).saved
+    assert wf.form_groups("H1", save=True).saved
 
 
 def test_forming_groups_refuses_an_empty_or_unknown_cohort_and_a_bad_size(wf: Workflow) -> None:
@@ -459,12 +457,12 @@ def test_forming_groups_refuses_an_empty_or_unknown_cohort_and_a_bad_size(wf: Wo
 
     make_cohort(wf)
     with pytest.raises(InvalidInput, match="cohort H1 has no active participants"):
-        form_groups(wf, "H1")
+        wf.form_groups("H1")
     with pytest.raises(NotFound, match="no cohort with code 'X9'"):
-        form_groups(wf, "X9")
+        wf.form_groups("X9")
     enrol(wf)
     with pytest.raises(InvalidInput, match="--size must be between 4 and 6, not 8"):
-        form_groups(wf, "H1", size=8)
+        wf.form_groups("H1", size=8)
 
 
 # -- the command ------------------------------------------------------------------------------

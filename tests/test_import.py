@@ -19,9 +19,9 @@ from sqlalchemy.engine import Connection
 from workflow import importer, records
 from workflow.clock import FixedClock
 from workflow.db import Database
-from workflow.engine import Workflow, _insert_participant
+from workflow.engine import Workflow
 from workflow.errors import ImportRejected, InvalidInput, LpsError, NotFound
-from workflow.importer import import_participants
+from workflow.kernel import insert_participant
 from workflow.migrate import upgrade
 from workflow.records import AUDIT, DEADLINES, OUTBOX, PARTICIPANTS
 from workflow.verify import verify_audit
@@ -45,7 +45,7 @@ def counts(database: Database) -> tuple[int, int, int]:
 
 def rejected_lines(wf: Workflow, data: bytes, code: str = "H1") -> list[str]:
     with pytest.raises(ImportRejected) as caught:
-        import_participants(wf, code, data)
+        wf.import_participants(code, data)
     return caught.value.lines()
 
 
@@ -59,7 +59,7 @@ def danish_file(*rows: str) -> bytes:
 
 def test_semicolon_file_with_bom_and_danish_headers_enrols_everyone(wf: Workflow) -> None:
     make_cohort(wf)
-    report = import_participants(wf, "H1", danish_file(*DANISH_ROWS), name="hold.csv")
+    report = wf.import_participants("H1", danish_file(*DANISH_ROWS), name="hold.csv")
 
     assert report.count == 3
     assert report.delimiter_name == "semicolon"
@@ -98,7 +98,7 @@ def test_semicolon_file_with_bom_and_danish_headers_enrols_everyone(wf: Workflow
 def test_imported_participants_get_the_same_path_as_one_enrolled_by_hand(wf: Workflow) -> None:
     make_cohort(wf)
     by_hand = enrol(wf, email="hand@odense.dk")
-    import_participants(wf, "H1", danish_file(DANISH_ROWS[0]))
+    wf.import_participants("H1", danish_file(DANISH_ROWS[0]))
     imported = wf.participant(wf.participants(cohort="H1")[1].id)
 
     def welcome_subjects(participant_id: int) -> list[str]:
@@ -145,7 +145,7 @@ def test_comma_file_with_english_headers_in_any_case_and_spacing(wf: Workflow) -
             "Ольга Петрова,olga@aarhus.dk,Aarhus,李 小龙,li@aarhus.dk,EN,,",
         ]
     )
-    report = import_participants(wf, "H1", data.encode("utf-8"))
+    report = wf.import_participants("H1", data.encode("utf-8"))
 
     assert report.delimiter_name == "comma"
     people = wf.participants(cohort="H1")
@@ -168,7 +168,7 @@ def test_blank_lines_and_empty_trailing_columns_are_ignored(wf: Workflow) -> Non
         ";;;;;;\n"
         "\n"
     ).encode()
-    report = import_participants(wf, "H1", data)
+    report = wf.import_participants("H1", data)
     assert report.count == 1
     assert wf.participants()[0].manager_email == "ulla@vejle.dk"
 
@@ -189,7 +189,7 @@ def test_a_latin1_file_is_refused_with_one_clear_line_and_nothing_is_written(
         ).encode("latin-1")
     )
     with pytest.raises(InvalidInput) as caught:
-        import_participants(wf, "H1", path)
+        wf.import_participants("H1", path)
     assert str(caught.value) == (
         f"{path} is not UTF-8 (byte 0xE6 at line 3); save it as 'CSV UTF-8' and try again"
     )
@@ -300,19 +300,19 @@ def test_enrolment_after_day_one_is_refused(wf: Workflow, clock: FixedClock) -> 
 def test_an_unknown_cohort_or_an_empty_file_is_refused(wf: Workflow) -> None:
     make_cohort(wf)
     with pytest.raises(NotFound, match="no cohort with code 'X9'"):
-        import_participants(wf, "X9", danish_file(*DANISH_ROWS))
+        wf.import_participants("X9", danish_file(*DANISH_ROWS))
     with pytest.raises(InvalidInput, match="the file is empty"):
-        import_participants(wf, "H1", codecs.BOM_UTF8 + b"\r\n")
+        wf.import_participants("H1", codecs.BOM_UTF8 + b"\r\n")
     with pytest.raises(InvalidInput, match="the file is empty"):
-        import_participants(wf, "H1", b",,\n,\n")
+        wf.import_participants("H1", b",,\n,\n")
     with pytest.raises(InvalidInput, match="has a header but no participants"):
-        import_participants(wf, "H1", danish_file())
+        wf.import_participants("H1", danish_file())
     assert counts(wf.db) == (0, 0, 0)
 
 
 def test_a_second_import_of_the_same_file_is_refused_as_a_whole(wf: Workflow) -> None:
     make_cohort(wf)
-    import_participants(wf, "H1", danish_file(*DANISH_ROWS))
+    wf.import_participants("H1", danish_file(*DANISH_ROWS))
     before = counts(wf.db)
     lines = rejected_lines(
         wf, danish_file(*DANISH_ROWS, "Ny Person;ny@odense.dk;Odense;;Bo;bo@odense.dk;")
@@ -327,7 +327,7 @@ def test_a_second_import_of_the_same_file_is_refused_as_a_whole(wf: Workflow) ->
 
 def test_dry_run_checks_everything_and_writes_nothing(wf: Workflow) -> None:
     make_cohort(wf)
-    report = import_participants(wf, "H1", danish_file(*DANISH_ROWS), dry_run=True)
+    report = wf.import_participants("H1", danish_file(*DANISH_ROWS), dry_run=True)
     assert report.dry_run
     assert [row.email for row in report.rows] == [
         "soren@odense.dk",
@@ -337,7 +337,7 @@ def test_dry_run_checks_everything_and_writes_nothing(wf: Workflow) -> None:
     assert report.ids == ()
     assert counts(wf.db) == (0, 0, 0)
     with pytest.raises(ImportRejected):
-        import_participants(wf, "H1", danish_file(*DANISH_ROWS, DANISH_ROWS[0]), dry_run=True)
+        wf.import_participants("H1", danish_file(*DANISH_ROWS, DANISH_ROWS[0]), dry_run=True)
 
 
 def test_an_email_enrolled_while_the_file_is_imported_refuses_the_whole_file(
@@ -348,7 +348,7 @@ def test_an_email_enrolled_while_the_file_is_imported_refuses_the_whole_file(
 
     def enrolled_meanwhile(conn: Connection, table: Any, cohort: Any, today: Any) -> Any:
         rows = checked(conn, table, cohort, today)
-        _insert_participant(
+        insert_participant(
             conn,
             cohort,
             wf.now(),
@@ -385,7 +385,7 @@ def test_the_rows_written_through_the_driver_are_those_sqlalchemy_writes(
         make_cohort(wf, jti_link="https://jti.example/h1")
         enrol(wf)
         rows = ["Ib Ørn;ib@vejle.dk;Vejle;;Ulla Ås;ulla@vejle.dk;en", *DANISH_ROWS]
-        import_participants(wf, "H1", danish_file(*rows), name="hold.csv")
+        wf.import_participants("H1", danish_file(*rows), name="hold.csv")
         with database.reading() as conn:
             written = {
                 table.name: [tuple(row) for row in conn.execute(select(table).order_by(table.c.id))]
@@ -563,7 +563,7 @@ def test_random_files_are_imported_whole_or_refused_without_writing(
         make_cohort(wf)
     before = counts(database)
     try:
-        report = import_participants(wf, "H1", data)
+        report = wf.import_participants("H1", data)
     except LpsError as refused:
         assert refused.lines() and all(line.strip() for line in refused.lines())
         assert counts(database) == before

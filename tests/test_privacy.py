@@ -20,7 +20,6 @@ from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, NotFound
 from workflow.models import metadata
-from workflow.privacy import erase_participant, export_participant, purge, purge_candidates
 from workflow.records import OUTBOX
 from workflow.verify import verify_audit
 
@@ -168,7 +167,7 @@ def own_messages(database: Database, participant_id: int) -> list[Any]:
 
 
 def test_export_holds_details_goals_host_audit_deadlines_and_messages(journey: Journey) -> None:
-    data = export_participant(journey.wf, SOREN["email"])
+    data = journey.wf.export_participant(SOREN["email"])
     json.dumps(data)  # ready to print as JSON as it is
 
     person = data["participant"]
@@ -223,7 +222,7 @@ def test_jti_answers_are_never_stored_only_the_dates(journey: Journey) -> None:
     assert not [c for c in columns if "answer" in c or "score" in c or "jti_type" in c]
     assert sorted(c for c in columns if "jti" in c) == ["cohorts.jti_link", "participants.jti_link"]
 
-    facts = export_participant(journey.wf, journey.soren)["participant"]["facts"]
+    facts = journey.wf.export_participant(journey.soren)["participant"]["facts"]
     jti = {key: value for key, value in facts.items() if "jti" in key}
     assert jti == {"jti_invited": "2027-02-15", "jti_completed": "2027-02-20"}
     entry = next(e for e in journey.wf.history(journey.soren) if e.event == "complete_jti")
@@ -236,7 +235,7 @@ def test_jti_answers_are_never_stored_only_the_dates(journey: Journey) -> None:
 def test_erase_refuses_a_participant_whose_path_has_not_ended(journey: Journey) -> None:
     before = journey.wf.history(journey.carl)
     with pytest.raises(GuardFailed) as caught:
-        erase_participant(journey.wf, journey.carl, "Anmodning fra deltageren")
+        journey.wf.erase_participant(journey.carl, "Anmodning fra deltageren")
     assert caught.value.lines() == [
         f"participant #{journey.carl} is jti_invited (JTI og artikler udsendt); personal data "
         "can be erased only after the path has ended: completed, withdrawn or deferred"
@@ -247,7 +246,7 @@ def test_erase_refuses_a_participant_whose_path_has_not_ended(journey: Journey) 
 
 def test_erase_needs_a_reason(journey: Journey) -> None:
     with pytest.raises(GuardFailed) as caught:
-        erase_participant(journey.wf, journey.soren, "  ")
+        journey.wf.erase_participant(journey.soren, "  ")
     assert caught.value.lines() == ["a reason is required (--reason TEXT)"]
 
 
@@ -260,7 +259,7 @@ def test_after_erasure_nothing_personal_is_left_and_the_audit_still_verifies(
     carl_mail_before = [m.body_text for m in own_messages(database, journey.carl)]
 
     journey.clock.set(at(date(2027, 6, 1)))
-    erasure = erase_participant(wf, journey.soren, "Anmodning fra deltageren, sag 2027-118")
+    erasure = wf.erase_participant(journey.soren, "Anmodning fra deltageren, sag 2027-118")
 
     assert found_in_database(database, SOREN_STRINGS) == set()
     report = verify_audit(database)
@@ -302,10 +301,10 @@ def test_after_erasure_nothing_personal_is_left_and_the_audit_still_verifies(
 
 def test_erasing_twice_is_refused(journey: Journey) -> None:
     journey.clock.set(at(date(2027, 6, 1)))
-    erase_participant(journey.wf, journey.soren, "Anmodning")
+    journey.wf.erase_participant(journey.soren, "Anmodning")
     journey.clock.set(at(date(2027, 6, 2)))
     with pytest.raises(GuardFailed) as caught:
-        erase_participant(journey.wf, journey.soren, "Anmodning igen")
+        journey.wf.erase_participant(journey.soren, "Anmodning igen")
     assert caught.value.lines() == [
         f"participant #{journey.soren} was already erased on 2027-06-01"
     ]
@@ -322,7 +321,7 @@ def test_the_digest_that_named_a_withdrawn_participant_names_the_pseudonym(
             )
         ).all()
     assert "Birthe Ågård <birthe.aagaard@odense.dk>" in digest.body_text
-    erase_participant(journey.wf, journey.birthe, "Udmeldt; ingen grund til at gemme data")
+    journey.wf.erase_participant(journey.birthe, "Udmeldt; ingen grund til at gemme data")
     with database.reading() as conn:
         (digest,) = conn.execute(
             select(OUTBOX.c.body_text, OUTBOX.c.body_html).where(
@@ -343,7 +342,7 @@ def test_a_message_not_yet_delivered_is_dropped_not_sent_empty(
     pid = enrol(wf, name="Dorte Å", email="dorte@odense.dk")
     wf.advance(pid, StepRequest("withdraw", reason="Flytter"))
     assert {m.status for m in own_messages(wf.db, pid)} == {"pending", "dropped"}
-    erase_participant(wf, pid, "Anmodning")
+    wf.erase_participant(pid, "Anmodning")
     messages = own_messages(wf.db, pid)
     assert {m.status for m in messages} == {"dropped"}
     withdrawal = [m for m in messages if m.rule == "withdrawal_notice"]
@@ -366,7 +365,7 @@ def test_a_deferred_participant_can_be_erased_while_their_later_enrolment_goes_o
     later = wf.participant(SOREN["email"])
     assert later.cohort == "H2" and later.id != pid
 
-    erase_participant(wf, pid, "Data fra første hold slettes")
+    wf.erase_participant(pid, "Data fra første hold slettes")
     assert wf.participant(pid).name == f"Slettet deltager #{pid}"
     still = wf.participant(later.id)
     assert (still.name, still.email, still.facts.goals) == (SOREN["name"], SOREN["email"], GOALS)
@@ -378,24 +377,24 @@ def test_a_deferred_participant_can_be_erased_while_their_later_enrolment_goes_o
 
 def test_purge_dry_run_lists_and_the_real_run_erases_by_end_date(journey: Journey) -> None:
     wf = journey.wf
-    candidates = purge_candidates(wf, date(2027, 3, 1))
+    candidates = wf.purge_candidates(date(2027, 3, 1))
     assert [(c.participant_id, c.state, c.ended_on) for c in candidates] == [
         (journey.birthe, "withdrawn", date(2027, 2, 22))
     ]
-    preview = purge(wf, date(2027, 6, 1), dry_run=True)
+    preview = wf.purge(date(2027, 6, 1), dry_run=True)
     assert [c.participant_id for c in preview.candidates] == [journey.soren, journey.birthe]
     assert preview.erased == []
     assert wf.participant(journey.soren).name == "Søren Ærø"
 
-    first = purge(wf, date(2027, 3, 1))
+    first = wf.purge(date(2027, 3, 1))
     assert first.erased == [journey.birthe]
     assert wf.participant(journey.birthe).name == f"Slettet deltager #{journey.birthe}"
     assert wf.participant(journey.soren).name == "Søren Ærø"
     assert wf.history(journey.birthe)[-1].note == "retention: path ended before 2027-03-01"
 
-    second = purge(wf, date(2027, 6, 1))
+    second = wf.purge(date(2027, 6, 1))
     assert second.erased == [journey.soren]
-    assert purge(wf, date(2027, 6, 1)).candidates == []
+    assert wf.purge(date(2027, 6, 1)).candidates == []
     assert wf.participant(journey.carl).name == "Carl Nielsen"
     assert found_in_database(wf.db, SOREN_STRINGS) == set()
     assert verify_audit(wf.db).ok

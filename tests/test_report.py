@@ -20,7 +20,7 @@ from cli.main import COMMANDS
 from states import diagram
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
-from workflow.report import Report, cohort_report
+from workflow.report import Report
 
 NAMES = [
     "Søren Ærø",
@@ -92,7 +92,7 @@ def test_the_report_puts_every_participant_against_the_path(
     wf: Workflow, clock: FixedClock
 ) -> None:
     ids = populate(wf, clock)
-    report = cohort_report(wf, "F27")
+    report = wf.report("F27")
     assert [row.id for row in report.rows] == ids
     assert [row.state for row in report.rows] == [
         "day_2",
@@ -141,7 +141,7 @@ def test_the_csv_opens_in_a_spreadsheet_with_danish_letters_and_no_formulas(
     wf: Workflow, clock: FixedClock
 ) -> None:
     populate(wf, clock)
-    text = cohort_report(wf, "F27").csv()
+    text = wf.report("F27").csv()
     data = text.encode("utf-8")
     assert data.startswith(b"\xef\xbb\xbf")
     rows = list(csv.DictReader(io.StringIO(data.decode("utf-8-sig")), delimiter=";"))
@@ -168,7 +168,7 @@ def test_the_html_escapes_names_and_needs_nothing_from_outside(
     wf: Workflow, clock: FixedClock
 ) -> None:
     populate(wf, clock)
-    page = cohort_report(wf, "F27").html()
+    page = wf.report("F27").html()
     assert "Łukasz &lt;b&gt;Nowak&lt;/b&gt; &amp; Co" in page
     assert "<b>Nowak</b>" not in page
     assert "@page { size: A4 landscape; margin: 12mm; }" in page
@@ -269,7 +269,7 @@ def report_page(sqlite_url: str, tmp_path: Path) -> Path:
     wf = Workflow(database, clock=clock, actor="tester")
     populate(wf, clock)
     page = tmp_path / "rapport.html"
-    page.write_text(cohort_report(wf, "F27").html(), encoding="utf-8")
+    page.write_text(wf.report("F27").html(), encoding="utf-8")
     database.dispose()
     return page
 

@@ -8,19 +8,19 @@ the file again updates the moved day instead of adding a second one.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from datetime import date, datetime, time, timedelta
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
 from icalendar import Calendar, Event, Timezone
 
 from states.programme import DAY_THEMES, LOCAL_TZ
 from workflow.errors import InvalidInput
-from workflow.records import CohortRow
-
-if TYPE_CHECKING:
-    from workflow.engine import ParticipantView, Workflow
+from workflow.kernel import Runtime
+from workflow.queries import cohort_row, next_due, participant_and_cohort
+from workflow.records import CohortRow, Step
+from workflow.views import ParticipantView, participant_view
 
 PRODID = "-//Leder på spring//lps//DA"
 DAY_STARTS = time(9, 0)
@@ -68,24 +68,22 @@ def _uid(*parts: object) -> str:
     return "-".join(quote(str(part), safe="") for part in parts) + "@lps"
 
 
-def cohort_calendar(workflow: Workflow, code: str, participant: str | int | None = None) -> bytes:
+def cohort_calendar(runtime: Runtime, code: str, participant: str | int | None = None) -> bytes:
     """The iCalendar file of cohort ``code``; with ``participant`` (id or email, a member of
     the cohort) also their obligation deadlines and recorded conversations, in their
     language."""
-    from workflow.engine import cohort_row
-
-    with workflow.db.reading() as conn:
-        cohort = cohort_row(conn, code)
     view = None
-    if participant is not None:
-        view = workflow.participant(participant)
-        if view.cohort != cohort.code:
-            raise InvalidInput(
-                f"participant #{view.id} ({view.email}) is in cohort {view.cohort}, "
-                f"not {cohort.code}"
-            )
+    with runtime.db.reading() as conn:
+        cohort = cohort_row(conn, code)
+        if participant is not None:
+            row, of_cohort = participant_and_cohort(conn, participant)
+            view = participant_view(row, of_cohort, next_due(conn, row.id), runtime.today())
+    if view is not None and view.cohort != cohort.code:
+        raise InvalidInput(
+            f"participant #{view.id} ({view.email}) is in cohort {view.cohort}, not {cohort.code}"
+        )
     language = view.language if view is not None else "da"
-    return calendar_file(cohort, language=language, stamp=workflow.now(), view=view)
+    return calendar_file(cohort, language=language, stamp=runtime.now(), view=view)
 
 
 def calendar_file(
@@ -259,3 +257,8 @@ def _participant_events(
 
 
 __all__ = ["DAY_ENDS", "DAY_STARTS", "PRODID", "cohort_calendar"]
+
+
+def teaching_days_maker(step: Step) -> Callable[[str], tuple[str, str, bytes] | None]:
+    """The welcome mail's attachment: the cohort's teaching days as a calendar file."""
+    return lambda language: teaching_days_attachment(step.cohort, language)

@@ -2,7 +2,7 @@
 
 :func:`render_certificate` works on plain data, so the engine can build the PDF inside a step
 without reading the database again; :func:`certificate_pdf` and :func:`verify_code` read what
-they need through the :class:`~workflow.engine.Workflow`.
+they need through the kernel's :class:`~workflow.kernel.Runtime`.
 """
 
 from __future__ import annotations
@@ -11,19 +11,20 @@ import hmac
 import importlib.util
 import re
 import unicodedata
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from notifications.dates import format_date
 from states.programme import DAY_THEMES, LOCAL_TZ
 from workflow.errors import GuardFailed, InvalidInput, NotFound
+from workflow.kernel import Runtime
 from workflow.messages import certificate_code
-
-if TYPE_CHECKING:
-    from workflow.engine import Workflow
+from workflow.queries import participant_and_cohort
+from workflow.records import Step
 
 PDF_TYPE = "application/pdf"
 CODE_PATTERN = re.compile(r"^LPS-([0-9]+)-([0-9A-F]{8})$", re.IGNORECASE | re.ASCII)
@@ -245,26 +246,26 @@ def _wrapped(pdf: Any, text: str, size: float, width: float) -> None:
     pdf.multi_cell(width, 7, text, align="C", new_x="LMARGIN", new_y="NEXT")
 
 
-def certificate_pdf(workflow: Workflow, ref: str | int) -> tuple[str, bytes]:
+def certificate_pdf(runtime: Runtime, ref: str | int) -> tuple[str, bytes]:
     """(file name, PDF bytes) of a participant's certificate; refused unless it was issued."""
-    view = workflow.participant(ref)
-    issued_on = view.facts.certified
+    with runtime.db.reading() as conn:
+        row, cohort = participant_and_cohort(conn, ref)
+    issued_on = row.facts.certified
     if issued_on is None:
-        raise GuardFailed("certificate", [f"{view.name} is not certified (state {view.state})"])
-    cohort = workflow.cohort(view.cohort)
+        raise GuardFailed("certificate", [f"{row.name} is not certified (state {row.state})"])
     pdf = render_certificate(
-        view.name,
-        view.municipality,
+        row.name,
+        row.municipality,
         cohort.name,
         cohort.code,
         list(cohort.days),
         issued_on,
-        certificate_code(view.id, issued_on),
+        certificate_code(row.id, issued_on),
     )
-    return file_name(view.id), pdf
+    return file_name(row.id), pdf
 
 
-def verify_code(workflow: Workflow, code: str) -> IssuedCertificate:
+def verify_code(runtime: Runtime, code: str) -> IssuedCertificate:
     """Whom the certificate with ``code`` was issued to, and when; :class:`NotFound` when no
     certificate has that code."""
     text = code.strip()
@@ -274,7 +275,8 @@ def verify_code(workflow: Workflow, code: str) -> IssuedCertificate:
         raise unknown
     participant_id = int(match.group(1))
     try:
-        view = workflow.participant(participant_id)
+        with runtime.db.reading() as conn:
+            view, cohort = participant_and_cohort(conn, participant_id)
     except NotFound:
         raise unknown from None
     issued_on = view.facts.certified
@@ -283,7 +285,6 @@ def verify_code(workflow: Workflow, code: str) -> IssuedCertificate:
     expected = certificate_code(view.id, issued_on)
     if not hmac.compare_digest(expected.upper(), text.upper()):
         raise unknown
-    cohort = workflow.cohort(view.cohort)
     return IssuedCertificate(
         code=expected,
         participant_id=view.id,
@@ -295,3 +296,23 @@ def verify_code(workflow: Workflow, code: str) -> IssuedCertificate:
         issued_on=issued_on,
         state=view.state,
     )
+
+
+def certificate_maker(step: Step) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+    """The certificate mail's attachment: the kursusbevis as PDF, once certified."""
+    issued = step.facts.certified
+    if issued is None:
+        return None
+    try:
+        pdf = render_certificate(
+            step.row.name,
+            step.row.municipality,
+            step.cohort.name,
+            step.cohort.code,
+            list(step.cohort.days),
+            issued,
+            certificate_code(step.row.id, issued),
+        )
+    except InvalidInput:
+        return None  # a letter no shipped font can draw: the mail goes without the PDF
+    return lambda language: (file_name(step.row.id), PDF_TYPE, pdf)

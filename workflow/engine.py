@@ -1,28 +1,24 @@
-"""The engine's public API: what the CLI, and anyone scripting lps in Python, calls."""
+"""The engine's public API: what the CLI, and anyone scripting lps in Python, calls.
+
+:class:`Workflow` is the one facade. Each of its steps goes through the kernel
+(:mod:`workflow.kernel`); what it returns are the views of :mod:`workflow.views`.
+"""
 
 from __future__ import annotations
 
 import getpass
-import itertools
-import re
 from collections.abc import Callable, Iterable, Sequence
-from dataclasses import dataclass, field
 from datetime import date, datetime
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
-from sqlalchemy.engine import Connection
-from sqlalchemy.exc import IntegrityError
 
-from states.facts import Facts, Host
+from states.facts import Host
 from states.programme import (
     FINAL_STATES,
-    INITIAL_STATE,
     LOCAL_TZ,
-    OBLIGATIONS,
-    STATE_BY_NAME,
     STATE_NAMES,
-    STEP_NOTICES,
     TRIGGERS,
     CohortPlan,
     Situation,
@@ -30,25 +26,28 @@ from states.programme import (
     apply_waiver,
     blocking_obligations,
     normalise_trigger,
-    obligation_due,
-    obligation_status,
-    pass_through_for,
     refusals,
     same_municipality,
     waiver_refusal,
 )
-from states.rules import cohort_deadlines, deadlines_after, host_letter_deadline
-from workflow import messages
+from states.rules import cohort_deadlines, host_letter_deadline
 from workflow.clock import Clock, clock_from_env
 from workflow.db import Database
-from workflow.errors import (
-    BulkRefused,
-    ConcurrentChange,
-    GuardFailed,
-    InvalidInput,
-    NotFound,
+from workflow.errors import BulkRefused, GuardFailed, InvalidInput, NotFound
+from workflow.kernel import (
+    Runtime,
+    StepRequest,
+    fire,
+    insert_participant,
+    pass_through,
+    start_path,
+    step_args,
+    step_result,
+    write,
 )
-from workflow.machine import StepModel, attached
+from workflow.kernel import change as change_step
+from workflow.machine import attached
+from workflow.queries import LARGEST_ID, cohort_row, email_taken, find_participant, next_due
 from workflow.records import (
     AUDIT,
     COHORTS,
@@ -58,19 +57,49 @@ from workflow.records import (
     CohortRow,
     ParticipantRow,
     Step,
-    enrolled_row,
-    enrolment_values,
     load_cohorts,
-    write_steps,
+)
+from workflow.validation import (
+    HOST_ROLES,
+    check_days,
+    enrolment_problems,
+    too_long,
+    valid_email,
+)
+from workflow.views import (
+    OUTBOX_STATUSES,
+    AuditView,
+    BulkResult,
+    CohortView,
+    OutboxView,
+    ParticipantView,
+    StepResult,
+    TriggerView,
+    audit_view,
+    cohort_view,
+    participant_view,
 )
 
 if TYPE_CHECKING:
     from notifications.delivery import Channel
+    from workflow.certificate import IssuedCertificate
+    from workflow.groups import Grouping
+    from workflow.importer import ImportReport
+    from workflow.privacy import Erasure, PurgeCandidate, PurgeReport
+    from workflow.report import Report
     from workflow.sweep import SweepReport
 
-EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-LANGUAGES = ("da", "en")
-HOST_ROLES = ("leader", "hr")
+__all__ = [
+    "AuditView",
+    "BulkResult",
+    "CohortView",
+    "OutboxView",
+    "ParticipantView",
+    "StepRequest",
+    "StepResult",
+    "TriggerView",
+    "Workflow",
+]
 
 
 def default_actor() -> str:
@@ -78,197 +107,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def valid_email(value: str) -> bool:
-    return bool(EMAIL.match(value.strip()))
-
-
-# -- Views returned to callers ----------------------------------------------------------------
-
-
-@dataclass(frozen=True)
-class CohortView:
-    code: str
-    name: str
-    days: tuple[date, ...]
-    venue: str | None
-    admin_email: str | None
-    max_absences: int
-    send_hour: int
-    jti_link: str | None
-    articles: list[dict[str, str]]
-    participants: int = 0
-    by_state: dict[str, int] = field(default_factory=dict)
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "code": self.code,
-            "name": self.name,
-            "days": [d.isoformat() for d in self.days],
-            "venue": self.venue,
-            "admin_email": self.admin_email,
-            "max_absences": self.max_absences,
-            "send_hour": self.send_hour,
-            "jti_link": self.jti_link,
-            "articles": self.articles,
-            "participants": self.participants,
-            "by_state": self.by_state,
-        }
-
-
-@dataclass(frozen=True)
-class ObligationView:
-    name: str
-    status: str
-    due: date
-    overdue: bool
-    waiver_reason: str | None = None
-
-
-@dataclass(frozen=True)
-class ParticipantView:
-    id: int
-    name: str
-    email: str
-    cohort: str
-    municipality: str
-    workplace: str | None
-    language: str
-    manager_name: str
-    manager_email: str
-    state: str
-    version: int
-    definition_version: str
-    obligations: list[ObligationView]
-    next_due: tuple[str, datetime] | None
-    facts: Facts
-    network_group: int | None = None
-
-    @property
-    def state_label(self) -> str:
-        return STATE_BY_NAME[self.state].label_da
-
-    @property
-    def outstanding(self) -> list[str]:
-        return [o.name for o in self.obligations if o.status == "open"]
-
-    @property
-    def overdue(self) -> list[ObligationView]:
-        return [o for o in self.obligations if o.overdue]
-
-    def as_json(self) -> dict[str, Any]:
-        host = self.facts.host
-        return {
-            "id": self.id,
-            "name": self.name,
-            "email": self.email,
-            "cohort": self.cohort,
-            "municipality": self.municipality,
-            "workplace": self.workplace,
-            "language": self.language,
-            "manager": {"name": self.manager_name, "email": self.manager_email},
-            "host": None
-            if host is None
-            else {
-                "name": host.name,
-                "email": host.email,
-                "role": host.role,
-                "municipality": host.municipality,
-            },
-            "state": self.state,
-            "state_label": self.state_label,
-            "version": self.version,
-            "definition_version": self.definition_version,
-            "outstanding": self.outstanding,
-            "overdue": [o.name for o in self.overdue],
-            "obligations": {
-                o.name: {
-                    "status": o.status,
-                    "due": o.due.isoformat(),
-                    "overdue": o.overdue,
-                    **({"waiver_reason": o.waiver_reason} if o.waiver_reason else {}),
-                }
-                for o in self.obligations
-            },
-            "next_due": None
-            if self.next_due is None
-            else {"rule": self.next_due[0], "at": self.next_due[1].isoformat()},
-            "learning_goals": list(self.facts.goals),
-            "facts": self.facts.to_json(),
-            "network_group": self.network_group,
-        }
-
-
-@dataclass(frozen=True)
-class AuditView:
-    seq: int
-    at: datetime
-    actor: str
-    event: str
-    from_state: str | None
-    to_state: str
-    note: str | None
-    data: dict[str, Any]
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            "seq": self.seq,
-            "at": self.at.isoformat(),
-            "actor": self.actor,
-            "event": self.event,
-            "from_state": self.from_state,
-            "to_state": self.to_state,
-            "note": self.note,
-            "data": self.data,
-        }
-
-
-@dataclass(frozen=True)
-class TriggerView:
-    trigger: str
-    possible: bool
-    reasons: list[str]
-    obligations: list[str]
-
-
-@dataclass(frozen=True)
-class StepResult:
-    participant: ParticipantView
-    entries: list[AuditView]
-    notifications: list[str]
-    dry_run: bool = False
-
-
-@dataclass(frozen=True)
-class BulkResult:
-    advanced: list[tuple[int, str, str]]
-    refused: dict[str, list[str]]
-    skipped: int
-
-
-@dataclass(frozen=True)
-class OutboxView:
-    id: int
-    participant_id: int | None
-    rule: str
-    occurrence: str
-    recipient: str
-    subject: str
-    status: str
-    attempts: int
-    next_attempt_at: datetime
-    sent_at: datetime | None
-    last_error: str | None
-    created_at: datetime
-
-    def as_json(self) -> dict[str, Any]:
-        return {
-            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
-        }
-
-
-OUTBOX_STATUSES = ("pending", "sent", "failed", "dropped")
 
 
 def default_channel() -> Channel:
@@ -281,21 +119,6 @@ def default_channel() -> Channel:
         return channel_from_env(os.environ)
     except ValueError as exc:
         raise InvalidInput(str(exc)) from None
-
-
-@dataclass(frozen=True)
-class StepRequest:
-    """A trigger with what the administrator said along with it."""
-
-    trigger: str
-    on: date | None = None
-    note: str | None = None
-    reason: str | None = None
-    goals: tuple[str, ...] = ()
-    absent: bool = False
-    to: str | None = None
-    early: bool = False
-    internship: bool | None = None
 
 
 # -- The engine -------------------------------------------------------------------------------
@@ -314,6 +137,15 @@ class Workflow:
         self.db = database
         self.clock = clock or clock_from_env()
         self.actor = actor or default_actor()
+        self.runtime = Runtime(
+            database,
+            self.clock,
+            self.actor,
+            attachments={
+                "teaching_days": _teaching_days,
+                "certificate": _certificate,
+            },
+        )
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None, actor: str | None = None) -> Workflow:
@@ -327,6 +159,10 @@ class Workflow:
 
     def today(self) -> date:
         return self.now().astimezone(LOCAL_TZ).date()
+
+    def _target_plan(self, code: str) -> CohortPlan:
+        with self.db.reading() as conn:
+            return cohort_row(conn, code).plan
 
     # -- cohorts ------------------------------------------------------------------------------
 
@@ -354,7 +190,7 @@ class Workflow:
             raise InvalidInput(long_values[0])
         if not name.strip():
             raise InvalidInput("the cohort name cannot be empty (--name TEXT)")
-        _check_days(days)
+        check_days(days)
         if admin_email and not valid_email(admin_email):
             raise InvalidInput(f"'{admin_email}' is not a valid admin email address")
         if max_absences < 0 or max_absences > 4:
@@ -396,7 +232,7 @@ class Workflow:
                     .group_by(PARTICIPANTS.c.state)
                 ).all()
             )
-        return _cohort_view(cohort, counts)
+        return cohort_view(cohort, counts)
 
     def cohorts(self) -> list[CohortView]:
         with self.db.reading() as conn:
@@ -411,7 +247,7 @@ class Workflow:
                 )
             ):
                 counts.setdefault(cohort_id, {})[state] = count
-        return [_cohort_view(row, counts.get(row.id, {})) for row in rows]
+        return [cohort_view(row, counts.get(row.id, {})) for row in rows]
 
     def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
         """Move one teaching day; every pending deadline of the cohort follows."""
@@ -422,7 +258,7 @@ class Workflow:
             cohort = cohort_row(conn, code)
             days = list(cohort.days)
             days[day - 1] = new_date
-            _check_days(days)
+            check_days(days)
             conn.execute(
                 update(COHORTS)
                 .where(COHORTS.c.id == cohort.id)
@@ -486,13 +322,13 @@ class Workflow:
                 manager_email=manager_email,
                 language=language,
             )
-            if _email_taken(conn, cohort.id, email):
+            if email_taken(conn, cohort.id, email):
                 problems.append(
                     f"{email.strip().lower()} is already enrolled in cohort {cohort.code}"
                 )
             if problems:
                 raise GuardFailed("enrol", problems)
-            row = _insert_participant(
+            row = insert_participant(
                 conn,
                 cohort,
                 now,
@@ -506,16 +342,16 @@ class Workflow:
                 jti_link=jti_link,
             )
             step = Step(row, cohort, now, self.actor)
-            notices = _start_path(step, note=None)
-            self._write(conn, [step])
-        return self._result(step, notices)
+            notices = start_path(self.runtime, step, note=None)
+            write(conn, [step])
+        return step_result(step, notices)
 
     def participant(self, ref: str | int) -> ParticipantView:
         with self.db.reading() as conn:
-            row = _find_participant(conn, ref)
+            row = find_participant(conn, ref)
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
-            next_due = _next_due(conn, row.id)
-        return _participant_view(row, cohort, next_due, self.today())
+            due = next_due(conn, row.id)
+        return participant_view(row, cohort, due, self.today())
 
     def participants(
         self,
@@ -539,7 +375,7 @@ class Workflow:
                 query = query.where(PARTICIPANTS.c.state.not_in(FINAL_STATES))
             rows = [ParticipantRow.from_row(r) for r in conn.execute(query)]
             cohorts = load_cohorts(conn, {r.cohort_id for r in rows}) if rows else {}
-        views = [_participant_view(r, cohorts[r.cohort_id], None, today) for r in rows]
+        views = [participant_view(r, cohorts[r.cohort_id], None, today) for r in rows]
         if overdue:
             views = [v for v in views if v.overdue]
             views.sort(key=lambda v: min(o.due for o in v.overdue))
@@ -576,7 +412,7 @@ class Workflow:
                 step.host_deadline = host_letter_deadline(step.now, step.cohort.plan)
             return []
 
-        return self._change(ref, change).participant
+        return change_step(self.runtime, ref, change).participant
 
     # -- steps --------------------------------------------------------------------------------
 
@@ -584,12 +420,12 @@ class Workflow:
         """Fire a trigger for one participant: refused as a whole, or written as a whole."""
         trigger = normalise_trigger(request.trigger)
         target = self._target_plan(request.to) if request.to else None
-        args = _args(request, target)
+        args = step_args(request, target)
 
         def change(step: Step) -> list[str]:
-            return self._fire(step, trigger, args, target_code=request.to)
+            return fire(self.runtime, step, trigger, args)
 
-        return self._change(ref, change, dry_run=dry_run, defer_to=request.to)
+        return change_step(self.runtime, ref, change, dry_run=dry_run, defer_to=request.to)
 
     def advance_cohort(
         self,
@@ -620,7 +456,7 @@ class Workflow:
             )
         if trigger == "defer":
             raise InvalidInput("defer moves one participant at a time; name the participant")
-        args = _args(request, None)
+        args = step_args(request, None)
         now = self.now()
         wanted = list(dict.fromkeys(code.strip() for code in codes))
         if not wanted:
@@ -665,7 +501,7 @@ class Workflow:
                     continue
                 step = Step(row, cohorts[row.cohort_id], now, self.actor)
                 try:
-                    self._fire(step, trigger, args, model=model)
+                    fire(self.runtime, step, trigger, args, model=model)
                 except GuardFailed as refusal:
                     refused[f"{row.email} (#{row.id})"] = refusal.reasons
                     continue
@@ -674,7 +510,7 @@ class Workflow:
         for start in range(0, len(steps), batch):
             chunk = steps[start : start + batch]
             with self.db.transaction() as conn:
-                conflicts = self._write(conn, chunk, raise_conflict=False)
+                conflicts = write(conn, chunk, raise_conflict=False)
             for step in chunk:
                 if step in conflicts:
                     refused[f"{step.row.email} (#{step.row.id})"] = [
@@ -708,14 +544,14 @@ class Workflow:
                 "waive", step.state, step.state, note=reason.strip(), data={"obligation": name}
             )
             with attached() as model:
-                return self._pass_through(step, model)
+                return pass_through(self.runtime, step, model)
 
-        return self._change(ref, change)
+        return change_step(self.runtime, ref, change)
 
     def triggers(self, ref: str | int) -> list[TriggerView]:
         """Every trigger: possible now, or the rules and obligations that stand in the way."""
         with self.db.reading() as conn:
-            row = _find_participant(conn, ref)
+            row = find_participant(conn, ref)
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
         situation = Situation(row.state, row.facts, cohort.plan, row.municipality, self.now())
         views = []
@@ -733,11 +569,11 @@ class Workflow:
 
     def history(self, ref: str | int) -> list[AuditView]:
         with self.db.reading() as conn:
-            row = _find_participant(conn, ref)
+            row = find_participant(conn, ref)
             entries = conn.execute(
                 select(AUDIT).where(AUDIT.c.participant_id == row.id).order_by(AUDIT.c.seq)
             ).all()
-        return [_audit_view(e._mapping) for e in entries]
+        return [audit_view(e._mapping) for e in entries]
 
     # -- deadlines and delivery ---------------------------------------------------------------
 
@@ -753,7 +589,7 @@ class Workflow:
 
         if channel is None and not dry_run:
             channel = default_channel()
-        return sweep(self, dry_run=dry_run, channel=channel, progress=progress)
+        return sweep(self.runtime, dry_run=dry_run, channel=channel, progress=progress)
 
     def outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxView]:
         """Outgoing messages, newest first."""
@@ -813,476 +649,113 @@ class Workflow:
             )
         return next(v for v in self.outbox() if v.id == message_id)
 
-    # -- internals ----------------------------------------------------------------------------
+    # -- imports, exports, erasure ------------------------------------------------------------
 
-    def _target_plan(self, code: str) -> CohortPlan:
-        with self.db.reading() as conn:
-            return cohort_row(conn, code).plan
-
-    def _fire(
+    def import_participants(
         self,
-        step: Step,
-        trigger: str,
-        args: StepArgs,
-        *,
-        model: StepModel | None = None,
-        target_code: str | None = None,
-    ) -> list[str]:
-        if model is None:
-            with attached() as fresh:
-                return self._fire(step, trigger, args, model=fresh, target_code=target_code)
-        notices = _apply(step, model, trigger, args, note=None)
-        return notices + self._pass_through(step, model)
-
-    def _pass_through(self, step: Step, model: StepModel) -> list[str]:
-        notices: list[str] = []
-        for _ in range(5):
-            situation = step.situation()
-            rule = pass_through_for(situation)
-            if rule is None:
-                break
-            notices += _apply(
-                step, model, rule.trigger, StepArgs(automatic=True), note=rule.note(situation)
-            )
-        return notices
-
-    def _change(
-        self,
-        ref: str | int,
-        change: Callable[[Step], list[str]],
+        code: str,
+        source: str | Path | bytes,
         *,
         dry_run: bool = False,
-        defer_to: str | None = None,
-    ) -> StepResult:
-        now = self.now()
-        with self.db.reading() as conn:
-            row = _find_participant(conn, ref)
-            cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
-        step = Step(row, cohort, now, self.actor)
-        notices = change(step)
-        if dry_run:
-            return self._result(step, notices, dry_run=True)
-        with self.db.transaction() as conn:
-            self._write(conn, [step])
-            if step.state == "deferred" and defer_to:
-                notices += self._enrol_deferred(conn, step, defer_to)
-        return self._result(step, notices)
+        name: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> ImportReport:
+        """Enrol every row of a CSV file in cohort ``code``: all rows, or none."""
+        from workflow.importer import import_participants
 
-    def _enrol_deferred(self, conn: Connection, old: Step, code: str) -> list[str]:
-        cohort = cohort_row(conn, code)
-        if _email_taken(conn, cohort.id, old.row.email):
-            raise GuardFailed("defer", [f"{old.row.email} is already enrolled in cohort {code}"])
-        row = _insert_participant(
-            conn,
-            cohort,
-            old.now,
-            name=old.row.name,
-            email=old.row.email,
-            municipality=old.row.municipality,
-            workplace=old.row.workplace,
-            language=old.row.language,
-            manager_name=old.row.manager_name,
-            manager_email=old.row.manager_email,
-            jti_link=old.row.jti_link,
-            deferred_from=old.row.id,
+        return import_participants(
+            self.runtime, code, source, dry_run=dry_run, name=name, progress=progress
         )
-        carried = Facts(
-            manager_conversation=old.facts.manager_conversation,
-            goals=old.facts.goals,
-            host=old.facts.host,
+
+    def export_participant(self, ref: str | int) -> dict[str, Any]:
+        """Everything held about one participant, as JSON-ready data (for aktindsigt)."""
+        from workflow.privacy import export_participant
+
+        return export_participant(self.runtime, ref)
+
+    def erase_participant(self, ref: str | int, reason: str) -> Erasure:
+        """Erase a participant's personal data, keeping the audit trail's shape."""
+        from workflow.privacy import erase_participant
+
+        return erase_participant(self.runtime, ref, reason)
+
+    def purge_candidates(self, before: date) -> list[PurgeCandidate]:
+        """Participants whose path ended before ``before`` and who are not yet erased."""
+        from workflow.privacy import purge_candidates
+
+        return purge_candidates(self.runtime, before)
+
+    def purge(
+        self,
+        before: date,
+        *,
+        dry_run: bool = False,
+        reason: str | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> PurgeReport:
+        """Erase everyone whose path ended before ``before``."""
+        from workflow.privacy import purge
+
+        return purge(self.runtime, before, dry_run=dry_run, reason=reason, progress=progress)
+
+    # -- groups, calendars, certificates, reports ---------------------------------------------
+
+    def groups(self, code: str) -> Grouping:
+        """The saved network groups of cohort ``code``."""
+        from workflow.groups import cohort_groups
+
+        return cohort_groups(self.runtime, code)
+
+    def form_groups(
+        self, code: str, *, size: int | None = None, seed: int | None = None, save: bool = False
+    ) -> Grouping:
+        """Compose diverse network groups for cohort ``code``; ``save`` stores and announces
+        them."""
+        from workflow.groups import DEFAULT_SEED, DEFAULT_SIZE, form_groups
+
+        return form_groups(
+            self.runtime,
+            code,
+            size=DEFAULT_SIZE if size is None else size,
+            seed=DEFAULT_SEED if seed is None else seed,
+            save=save,
         )
-        step = Step(row, cohort, old.now, self.actor)
-        # The carried facts are the step's change to the new row, written with it.
-        step.facts = carried
-        notices = _start_path(step, note=f"deferred from cohort {old.cohort.code} (#{old.row.id})")
-        with attached() as model:
-            notices += self._pass_through(step, model)
-        self._write(conn, [step])
-        return notices
 
-    def _write(
-        self, conn: Connection, steps: list[Step], *, raise_conflict: bool = True
-    ) -> list[Step]:
-        conflicts = write_steps(conn, steps)
-        if conflicts and raise_conflict:
-            raise ConcurrentChange(
-                f"participant #{conflicts[0].row.id} was changed by someone else at the same "
-                "time; nothing was written; try again"
-            )
-        return conflicts
+    def calendar(self, code: str, participant: str | int | None = None) -> bytes:
+        """The iCalendar file of a cohort, with one participant's deadlines if named."""
+        from workflow.calendars import cohort_calendar
 
-    def _result(self, step: Step, notices: list[str], *, dry_run: bool = False) -> StepResult:
-        cohort = step.cohort
-        row = _replace_facts(step.row, step.facts)
-        row = ParticipantRow(
-            **{**row.__dict__, "state": step.state, "version": row.version + (0 if dry_run else 1)}
+        return cohort_calendar(self.runtime, code, participant)
+
+    def certificate(self, ref: str | int) -> tuple[str, bytes]:
+        """(file name, PDF bytes) of a participant's certificate."""
+        from workflow.certificate import certificate_pdf
+
+        return certificate_pdf(self.runtime, ref)
+
+    def verify_certificate(self, code: str) -> IssuedCertificate:
+        """Whom the certificate with ``code`` was issued to, and when."""
+        from workflow.certificate import verify_code
+
+        return verify_code(self.runtime, code)
+
+    def report(self, code: str) -> Report:
+        """Every participant of cohort ``code`` against the path, as of the clock."""
+        from workflow.report import cohort_report
+
+        cohort = self.cohort(code)
+        return cohort_report(
+            cohort, self.participants(cohort=cohort.code), now=self.now(), today=self.today()
         )
-        view = _participant_view(row, cohort, None, step.situation().today)
-        entries = [_audit_view(entry) for entry in step.audit]
-        return StepResult(view, entries, notices, dry_run)
 
 
-# -- helpers ----------------------------------------------------------------------------------
+def _teaching_days(step: Step) -> Callable[[str], tuple[str, str, bytes] | None]:
+    from workflow.calendars import teaching_days_maker
+
+    return teaching_days_maker(step)
 
 
-def _check_days(days: list[date]) -> None:
-    if len(days) != 5:
-        raise InvalidInput(f"a cohort has five teaching days; got {len(days)}")
-    for earlier, later in itertools.pairwise(days):
-        if later <= earlier:
-            raise InvalidInput(
-                f"teaching days must be five strictly increasing dates; "
-                f"{later.isoformat()} does not come after {earlier.isoformat()}"
-            )
+def _certificate(step: Step) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+    from workflow.certificate import certificate_maker
 
-
-FIELD_LIMITS = {
-    "code": 64,
-    "name": 200,
-    "email": 320,
-    "municipality": 100,
-    "workplace": 200,
-    "manager_name": 200,
-    "manager_email": 320,
-    "venue": 300,
-    "admin_email": 320,
-    "jti_link": 1000,
-}
-
-
-def too_long(**values: str | None) -> list[str]:
-    """A line for each value longer than its column allows."""
-    return [
-        f"{field.replace('_', ' ')} is {len(value)} characters; at most "
-        f"{FIELD_LIMITS[field]} are allowed"
-        for field, value in values.items()
-        if value is not None and len(value.strip()) > FIELD_LIMITS[field]
-    ]
-
-
-def enrolment_problems(
-    cohort: CohortRow,
-    *,
-    today: date,
-    name: str,
-    email: str,
-    municipality: str,
-    manager_name: str,
-    manager_email: str,
-    language: str,
-) -> list[str]:
-    """Every enrolment rule the given details break (uniqueness aside)."""
-    problems = too_long(
-        name=name,
-        email=email,
-        municipality=municipality,
-        manager_name=manager_name,
-        manager_email=manager_email,
-    )
-    if today >= cohort.days[0]:
-        problems.append(
-            f"cohort {cohort.code} started on {cohort.days[0].isoformat()}; "
-            "enrolment closes before teaching day 1"
-        )
-    if not name.strip():
-        problems.append("the participant's name cannot be empty (--name TEXT)")
-    if not valid_email(email):
-        problems.append(f"'{email}' is not a valid email address")
-    if not municipality.strip():
-        problems.append("the municipality is required (--municipality TEXT)")
-    if not manager_name.strip():
-        problems.append("the manager's name is required (--manager-name TEXT)")
-    if not valid_email(manager_email):
-        problems.append(f"'{manager_email}' is not a valid email address for the manager")
-    if language not in LANGUAGES:
-        problems.append(f"language must be da or en, not '{language}'")
-    return problems
-
-
-def _insert_participant(
-    conn: Connection,
-    cohort: CohortRow,
-    now: datetime,
-    *,
-    name: str,
-    email: str,
-    municipality: str,
-    workplace: str | None,
-    language: str,
-    manager_name: str,
-    manager_email: str,
-    jti_link: str | None,
-    deferred_from: int | None = None,
-) -> ParticipantRow:
-    values = enrolment_values(
-        cohort.id,
-        now,
-        name=name.strip(),
-        email=email.strip().lower(),
-        municipality=municipality.strip(),
-        workplace=workplace.strip() if workplace else None,
-        language=language,
-        manager_name=manager_name.strip(),
-        manager_email=manager_email.strip().lower(),
-        jti_link=jti_link,
-        deferred_from=deferred_from,
-    )
-    try:
-        inserted = conn.execute(PARTICIPANTS.insert().values(**values)).inserted_primary_key
-        assert inserted is not None
-        new_id = inserted[0]
-    except IntegrityError:
-        raise GuardFailed(
-            "enrol", [f"{values['email']} is already enrolled in cohort {cohort.code}"]
-        ) from None
-    return enrolled_row(new_id, values)
-
-
-def _replace_facts(row: ParticipantRow, facts: Facts) -> ParticipantRow:
-    return ParticipantRow(**{**row.__dict__, "facts": facts})
-
-
-def _start_path(step: Step, note: str | None) -> list[str]:
-    step.schedule(cohort_deadlines(step.cohort.plan), skip_passed=True)
-    notified, described = _notify_step(step, "enrol", StepArgs())
-    step.record("enrol", None, INITIAL_STATE, note=note, data=_notified(notified))
-    return described
-
-
-def _notified(rules: list[str]) -> dict[str, Any]:
-    return {"notified": rules} if rules else {}
-
-
-def _apply(
-    step: Step, model: StepModel, trigger: str, args: StepArgs, note: str | None
-) -> list[str]:
-    situation = step.situation()
-    before = step.state
-    fired = model.fire(situation, trigger, args)
-    if fired is None or model.transition is None:
-        # The machine evaluated the guards; nothing of the step has changed.
-        raise GuardFailed(trigger, model.refused, blocking_obligations(trigger, situation))
-    transition = model.transition
-    step.state, step.facts = fired
-    if note is None and not args.automatic:
-        note = (
-            " — ".join(
-                str(value) for name in transition.note_from if (value := getattr(args, name))
-            )
-            or None
-        )
-    data: dict[str, Any] = {}
-    if args.automatic:
-        data["automatic"] = True
-    if args.on is not None:
-        data["on"] = args.on.isoformat()
-    if transition.audit is not None:
-        data.update(transition.audit(situation, args, step.facts))
-    if args.early:
-        data["early"] = True
-    if args.target is not None:
-        data["to"] = args.target.code
-    if args.internship is not None:
-        data["internship"] = args.internship
-    if transition.schedules is not None:
-        anchor = getattr(step.facts, transition.schedules)
-        if anchor is not None:
-            step.schedule(deadlines_after(transition.schedules, anchor, step.cohort.plan))
-    notified, described = _notify_step(step, trigger, args)
-    data.update(_notified(notified))
-    step.record(trigger, before, step.state, note=note, data=data)
-    return described
-
-
-def _attachment_for(
-    step: Step, maker: str | None
-) -> Callable[[str], tuple[str, str, bytes] | None] | None:
-    """The file a step's mail carries, by the name its notice gives: the teaching days with
-    the welcome mail, the certificate (kursusbevis) with the certificate mail."""
-    if maker == "teaching_days":
-        from workflow.calendars import teaching_days_attachment
-
-        return lambda language: teaching_days_attachment(step.cohort, language)
-    if maker == "certificate" and step.facts.certified is not None:
-        from workflow.certificate import PDF_TYPE, file_name, render_certificate
-
-        issued = step.facts.certified
-        try:
-            pdf = render_certificate(
-                step.row.name,
-                step.row.municipality,
-                step.cohort.name,
-                step.cohort.code,
-                list(step.cohort.days),
-                issued,
-                messages.certificate_code(step.row.id, issued),
-            )
-        except InvalidInput:
-            return None  # a letter no shipped font can draw: the mail goes without the PDF
-        return lambda language: (file_name(step.row.id), PDF_TYPE, pdf)
-    return None
-
-
-def _notify_step(step: Step, trigger: str, args: StepArgs) -> tuple[list[str], list[str]]:
-    """Queue the notifications a step sends; returns (rule names, descriptions)."""
-    rules: list[str] = []
-    described: list[str] = []
-    for notice in STEP_NOTICES.get(trigger, ()):
-        if not notice.when(args):
-            continue
-        roles = messages.queue(
-            step,
-            notice.rule,
-            notice.recipients,
-            occurrence=notice.occurrence(step.facts),
-            extras=notice.extras(args) if notice.extras else None,
-            attachment=_attachment_for(step, notice.attachment),
-        )
-        if roles:
-            rules.append(notice.rule)
-            described.append(f"{notice.rule} → {', '.join(roles)}")
-    return rules, described
-
-
-def _args(request: StepRequest, target: CohortPlan | None) -> StepArgs:
-    return StepArgs(
-        on=request.on,
-        goals=tuple(request.goals),
-        absent=request.absent,
-        reason=request.reason,
-        note=request.note,
-        early=request.early,
-        internship=request.internship,
-        target=target,
-    )
-
-
-def cohort_row(conn: Connection, code: str) -> CohortRow:
-    """The cohort with ``code``, or :class:`NotFound` naming where to look."""
-    row = conn.execute(select(COHORTS).where(COHORTS.c.code == code.strip())).first()
-    if row is None:
-        raise NotFound(f"no cohort with code '{code}'; see `lps cohort list`")
-    return CohortRow.from_row(row)
-
-
-def _email_taken(conn: Connection, cohort_id: int, email: str) -> bool:
-    return (
-        conn.execute(
-            select(PARTICIPANTS.c.id).where(
-                PARTICIPANTS.c.cohort_id == cohort_id,
-                PARTICIPANTS.c.email == email.strip().lower(),
-            )
-        ).first()
-        is not None
-    )
-
-
-# Row ids are 64-bit integers; a larger number names nothing (and no driver would take it).
-LARGEST_ID = 2**63 - 1
-
-
-def _find_participant(conn: Connection, ref: str | int) -> ParticipantRow:
-    text = str(ref).strip()
-    if text.lstrip("#").isdigit():
-        number = int(text.lstrip("#"))
-        row = (
-            conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id == number)).first()
-            if number <= LARGEST_ID
-            else None
-        )
-        if row is None:
-            raise NotFound(f"no participant with id {text}; see `lps participant list`")
-        return ParticipantRow.from_row(row)
-    rows = conn.execute(
-        select(PARTICIPANTS)
-        .where(PARTICIPANTS.c.email == text.lower())
-        .order_by(PARTICIPANTS.c.id.desc())
-    ).all()
-    if not rows:
-        raise NotFound(f"no participant with email '{text}'; see `lps participant list`")
-    active = [r for r in rows if r.state not in FINAL_STATES]
-    if len(active) > 1:
-        ids = ", ".join(str(r.id) for r in active)
-        raise InvalidInput(f"{text} is active in several cohorts (ids {ids}); use the id")
-    return ParticipantRow.from_row(active[0] if active else rows[0])
-
-
-def _next_due(conn: Connection, participant_id: int) -> tuple[str, datetime] | None:
-    row = conn.execute(
-        select(DEADLINES.c.rule, DEADLINES.c.due_at)
-        .where(DEADLINES.c.participant_id == participant_id, DEADLINES.c.status == "pending")
-        .order_by(DEADLINES.c.due_at)
-        .limit(1)
-    ).first()
-    return (row.rule, row.due_at) if row else None
-
-
-def _cohort_view(row: CohortRow, counts: dict[str, int]) -> CohortView:
-    return CohortView(
-        code=row.code,
-        name=row.name,
-        days=row.days,
-        venue=row.venue,
-        admin_email=row.admin_email,
-        max_absences=row.max_absences,
-        send_hour=row.send_hour,
-        jti_link=row.jti_link,
-        articles=row.articles,
-        participants=sum(counts.values()),
-        by_state={s: counts[s] for s in STATE_NAMES if s in counts},
-    )
-
-
-def _participant_view(
-    row: ParticipantRow,
-    cohort: CohortRow,
-    next_due: tuple[str, datetime] | None,
-    today: date,
-) -> ParticipantView:
-    plan = cohort.plan
-    active = row.state not in FINAL_STATES
-    obligations = []
-    for name in OBLIGATIONS:
-        status = obligation_status(name, row.facts, plan)
-        due = obligation_due(name, plan)
-        waiver = row.facts.waivers.get(name)
-        obligations.append(
-            ObligationView(
-                name,
-                status,
-                due,
-                overdue=active and status == "open" and due < today,
-                waiver_reason=waiver.reason if waiver else None,
-            )
-        )
-    return ParticipantView(
-        id=row.id,
-        name=row.name,
-        email=row.email,
-        cohort=cohort.code,
-        municipality=row.municipality,
-        workplace=row.workplace,
-        language=row.language,
-        manager_name=row.manager_name,
-        manager_email=row.manager_email,
-        state=row.state,
-        version=row.version,
-        definition_version=row.definition_version,
-        obligations=obligations,
-        next_due=next_due if active else None,
-        facts=row.facts,
-        network_group=row.network_group,
-    )
-
-
-def _audit_view(m: Any) -> AuditView:
-    return AuditView(
-        seq=m["seq"],
-        at=m["at"],
-        actor=m["actor"],
-        event=m["event"],
-        from_state=m["from_state"],
-        to_state=m["to_state"],
-        note=m["note"],
-        data=dict(m["data"] or {}),
-    )
+    return certificate_maker(step)

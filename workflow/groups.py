@@ -15,17 +15,16 @@ import random
 from collections import Counter
 from collections.abc import Hashable, Iterable, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import bindparam, select, update
 
 from states.programme import FINAL_STATES
 from workflow import messages
 from workflow.errors import ConcurrentChange, InvalidInput
+from workflow.kernel import Runtime
+from workflow.queries import cohort_row
 from workflow.records import PARTICIPANTS, CohortRow, ParticipantRow, Step, write_steps
-
-if TYPE_CHECKING:
-    from workflow.engine import Workflow
 
 MIN_SIZE = 4
 MAX_SIZE = 6
@@ -371,11 +370,9 @@ def _group_member(row: ParticipantRow, new: bool) -> GroupMember:
     return GroupMember(row.id, row.name, row.email, row.municipality, row.workplace, new)
 
 
-def _load(workflow: Workflow, code: str) -> tuple[CohortRow, list[ParticipantRow], int]:
+def _load(runtime: Runtime, code: str) -> tuple[CohortRow, list[ParticipantRow], int]:
     """The cohort, its active participants, and the highest group number ever given in it."""
-    from workflow.engine import cohort_row
-
-    with workflow.db.reading() as conn:
+    with runtime.db.reading() as conn:
         cohort = cohort_row(conn, code)
         rows = [
             ParticipantRow.from_row(r)
@@ -412,9 +409,9 @@ def _warnings(groups: Sequence[NetworkGroup], active: int) -> list[str]:
     return warnings
 
 
-def cohort_groups(workflow: Workflow, code: str) -> Grouping:
+def cohort_groups(runtime: Runtime, code: str) -> Grouping:
     """The saved network groups of a cohort's active participants, and who has none."""
-    cohort, active, _ = _load(workflow, code)
+    cohort, active, _ = _load(runtime, code)
     groups = tuple(
         NetworkGroup(number, tuple(_group_member(r, False) for r in rows))
         for number, rows in _existing(active).items()
@@ -430,7 +427,7 @@ def cohort_groups(workflow: Workflow, code: str) -> Grouping:
 
 
 def form_groups(
-    workflow: Workflow,
+    runtime: Runtime,
     code: str,
     *,
     size: int = DEFAULT_SIZE,
@@ -445,7 +442,7 @@ def form_groups(
     changed by someone else since it was read refuses the whole save.
     """
     _check_size(size)
-    cohort, active, highest = _load(workflow, code)
+    cohort, active, highest = _load(runtime, code)
     if not active:
         raise InvalidInput(f"cohort {cohort.code} has no active participants to place in groups")
     existing = _existing(active)
@@ -479,7 +476,7 @@ def form_groups(
     )
     if not save or not fresh:
         return grouping
-    announcements = _save(workflow, cohort, by_id, groups)
+    announcements = _save(runtime, cohort, by_id, groups)
     return Grouping(
         grouping.cohort,
         grouping.groups,
@@ -492,12 +489,12 @@ def form_groups(
 
 
 def _save(
-    workflow: Workflow,
+    runtime: Runtime,
     cohort: CohortRow,
     rows: dict[int, ParticipantRow],
     groups: Sequence[NetworkGroup],
 ) -> int:
-    now = workflow.now()
+    now = runtime.now()
     steps: list[Step] = []
     assignments: list[dict[str, int]] = []
     for group in groups:
@@ -505,7 +502,7 @@ def _save(
             if not member.new:
                 continue
             row = rows[member.id]
-            step = Step(row, cohort, now, workflow.actor)
+            step = Step(row, cohort, now, runtime.actor)
             others = [
                 {"name": m.name, "municipality": m.municipality, "workplace": m.workplace or ""}
                 for m in sorted(group.members, key=lambda m: m.name.casefold())
@@ -524,7 +521,7 @@ def _save(
             step.record("form_group", row.state, row.state, data=data)
             steps.append(step)
             assignments.append({"b_id": row.id, "b_group": group.number})
-    with workflow.db.transaction() as conn:
+    with runtime.db.transaction() as conn:
         conflicts = write_steps(conn, steps)
         if conflicts:
             raise ConcurrentChange(

@@ -11,21 +11,16 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from states.programme import STEP_NOTICES
-from workflow.engine import (
-    LANGUAGES,
-    _start_path,
-    cohort_row,
-    enrolment_problems,
-    valid_email,
-)
 from workflow.errors import ImportRejected, InvalidInput
+from workflow.kernel import Runtime, start_path, write
+from workflow.queries import cohort_row
 from workflow.records import (
     PARTICIPANTS,
     CohortRow,
@@ -35,11 +30,9 @@ from workflow.records import (
     enrolment_values,
     execute_many,
 )
+from workflow.validation import LANGUAGES, enrolment_problems, valid_email
 
 _INSERT_PARTICIPANT = PARTICIPANTS.insert()
-
-if TYPE_CHECKING:
-    from workflow.engine import Workflow
 
 
 @dataclass(frozen=True)
@@ -442,7 +435,7 @@ def _check_row(
 
 
 def import_participants(
-    workflow: Workflow,
+    runtime: Runtime,
     code: str,
     source: str | Path | bytes,
     dry_run: bool = False,
@@ -467,10 +460,10 @@ def import_participants(
         except OSError as exc:
             raise InvalidInput(f"cannot read {label}: {exc.strerror or exc}") from None
     table = read_csv(decode(data, label), label)
-    now = workflow.now()
-    today = workflow.today()
+    now = runtime.now()
+    today = runtime.today()
     if dry_run:
-        with workflow.db.reading() as conn:
+        with runtime.db.reading() as conn:
             cohort = cohort_row(conn, code)
             rows = _checked(conn, table, cohort, today)
         if progress:
@@ -478,19 +471,19 @@ def import_participants(
         return ImportReport(
             cohort.code, label, table.delimiter, tuple(rows), (), _WELCOMES * len(rows), True
         )
-    with workflow.db.transaction() as conn:
+    with runtime.db.transaction() as conn:
         cohort = cohort_row(conn, code)
         rows = _checked(conn, table, cohort, today)
         participants = _insert_all(conn, cohort, rows, now)
         steps = []
         source_name = Path(label).name
         for row, participant in zip(rows, participants, strict=True):
-            step = Step(participant, cohort, now, workflow.actor)
-            _start_path(step, note=f"imported from {source_name}, line {row.line}")
+            step = Step(participant, cohort, now, runtime.actor)
+            start_path(runtime, step, note=f"imported from {source_name}, line {row.line}")
             steps.append(step)
             if progress:
                 progress(1)
-        workflow._write(conn, steps)
+        write(conn, steps)
     return ImportReport(
         cohort.code,
         label,

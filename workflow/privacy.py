@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from email.utils import formataddr
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from markupsafe import escape
 from sqlalchemy import bindparam, or_, select, update
@@ -20,8 +20,9 @@ from sqlalchemy.engine import Connection
 
 from states.facts import DayRecord, Facts, Waiver
 from states.programme import FINAL_STATES, LOCAL_TZ, STATE_BY_NAME
-from workflow.engine import _audit_view, _find_participant, _next_due, _participant_view
 from workflow.errors import BulkRefused, GuardFailed
+from workflow.kernel import Runtime, write
+from workflow.queries import find_participant, next_due
 from workflow.records import (
     AUDIT,
     COHORTS,
@@ -33,9 +34,7 @@ from workflow.records import (
     Step,
     load_cohorts,
 )
-
-if TYPE_CHECKING:
-    from workflow.engine import Workflow
+from workflow.views import audit_view, participant_view
 
 ERASE_EVENT = "erase"
 NOT_HELD = (
@@ -58,13 +57,13 @@ def pseudonym_email(participant_id: int) -> str:
 # -- export -------------------------------------------------------------------------------------
 
 
-def export_participant(workflow: Workflow, ref: str | int) -> dict[str, Any]:
+def export_participant(runtime: Runtime, ref: str | int) -> dict[str, Any]:
     """Everything held about one participant, as JSON-ready data: their details, cohort,
     state, facts (learning goals, host, dates), audit trail, deadlines and messages."""
-    with workflow.db.reading() as conn:
-        row = _find_participant(conn, ref)
+    with runtime.db.reading() as conn:
+        row = find_participant(conn, ref)
         cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
-        next_due = _next_due(conn, row.id)
+        due = next_due(conn, row.id)
         audit = conn.execute(
             select(AUDIT).where(AUDIT.c.participant_id == row.id).order_by(AUDIT.c.seq)
         ).all()
@@ -97,7 +96,7 @@ def export_participant(workflow: Workflow, ref: str | int) -> dict[str, Any]:
                 select(PARTICIPANTS.c.id).where(PARTICIPANTS.c.deferred_from_id == row.id)
             ).scalars()
         )
-    view = _participant_view(row, cohort, next_due, workflow.today())
+    view = participant_view(row, cohort, due, runtime.today())
     participant = view.as_json()
     participant.update(
         {
@@ -111,9 +110,9 @@ def export_participant(workflow: Workflow, ref: str | int) -> dict[str, Any]:
         }
     )
     return {
-        "exported_at": workflow.now().isoformat(),
+        "exported_at": runtime.now().isoformat(),
         "participant": participant,
-        "audit": [_audit_view(entry._mapping).as_json() for entry in audit],
+        "audit": [audit_view(entry._mapping).as_json() for entry in audit],
         "deadlines": [
             {
                 "rule": d.rule,
@@ -192,7 +191,7 @@ def erase_refusals(row: ParticipantRow, reason: str | None) -> list[str]:
     return problems
 
 
-def erase_participant(workflow: Workflow, ref: str | int, reason: str) -> Erasure:
+def erase_participant(runtime: Runtime, ref: str | int, reason: str) -> Erasure:
     """Pseudonymise a participant whose path has ended (completed, withdrawn or deferred).
 
     Name and email become a pseudonym; workplace, manager, host, JTI link, learning goals,
@@ -201,16 +200,16 @@ def erase_participant(workflow: Workflow, ref: str | int, reason: str) -> Erasur
     dropped. Cohort, municipality, state and dates stay, for statistics. The erasure itself is
     an audit entry.
     """
-    now = workflow.now()
-    with workflow.db.reading() as conn:
-        row = _find_participant(conn, ref)
+    now = runtime.now()
+    with runtime.db.reading() as conn:
+        row = find_participant(conn, ref)
         cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
     problems = erase_refusals(row, reason)
     if problems:
         raise GuardFailed(ERASE_EVENT, problems)
-    step = _erase_step(row, cohort, now, workflow.actor, reason.strip())
-    with workflow.db.transaction() as conn:
-        workflow._write(conn, [step])
+    step = _erase_step(row, cohort, now, runtime.actor, reason.strip())
+    with runtime.db.transaction() as conn:
+        write(conn, [step])
         notes, messages = _scrub(conn, [row], now)
     return Erasure(row.id, cohort.code, row.state, now, notes, messages)
 
@@ -455,10 +454,10 @@ class PurgeReport:
         }
 
 
-def purge_candidates(workflow: Workflow, before: date) -> list[PurgeCandidate]:
+def purge_candidates(runtime: Runtime, before: date) -> list[PurgeCandidate]:
     """Participants not yet erased whose path ended (completed, withdrawn, deferred) before
     ``before``: the day they entered that state, or the date recorded for it with ``--on``."""
-    with workflow.db.reading() as conn:
+    with runtime.db.reading() as conn:
         rows = conn.execute(
             select(
                 PARTICIPANTS.c.id,
@@ -491,7 +490,7 @@ def purge_candidates(workflow: Workflow, before: date) -> list[PurgeCandidate]:
 
 
 def purge(
-    workflow: Workflow,
+    runtime: Runtime,
     before: date,
     *,
     dry_run: bool = False,
@@ -501,7 +500,7 @@ def purge(
     """Erase everyone whose path ended before ``before`` (retention). Each batch is one
     transaction; a participant changed meanwhile by someone else is left alone and reported
     in :class:`BulkRefused` after the others are erased."""
-    candidates = purge_candidates(workflow, before)
+    candidates = purge_candidates(runtime, before)
     report = PurgeReport(before, dry_run, candidates)
     if dry_run or not candidates:
         return report
@@ -510,8 +509,8 @@ def purge(
     batch = 200
     for start in range(0, len(candidates), batch):
         ids = [c.participant_id for c in candidates[start : start + batch]]
-        now = workflow.now()
-        with workflow.db.reading() as conn:
+        now = runtime.now()
+        with runtime.db.reading() as conn:
             rows = [
                 ParticipantRow.from_row(r)
                 for r in conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id.in_(ids)))
@@ -523,9 +522,9 @@ def purge(
             if problems:
                 refused[f"#{row.id}"] = problems
                 continue
-            steps.append(_erase_step(row, cohorts[row.cohort_id], now, workflow.actor, note))
-        with workflow.db.transaction() as conn:
-            conflicts = {id(step) for step in workflow._write(conn, steps, raise_conflict=False)}
+            steps.append(_erase_step(row, cohorts[row.cohort_id], now, runtime.actor, note))
+        with runtime.db.transaction() as conn:
+            conflicts = {id(step) for step in write(conn, steps, raise_conflict=False)}
             written = [step for step in steps if id(step) not in conflicts]
             if written:
                 _scrub(conn, [step.row for step in written], now)

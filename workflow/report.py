@@ -27,7 +27,7 @@ from states.programme import (
 from workflow.exports import safe_cell
 
 if TYPE_CHECKING:
-    from workflow.engine import CohortView, ParticipantView, Workflow
+    from workflow.views import CohortView, ParticipantView
 
 STATUSES = ("met", "waived", "open", "overdue", "ended")
 STATUS_LABELS = {
@@ -178,16 +178,16 @@ def _diagram() -> tuple[str | None, str]:
     return (svg[start:] if start >= 0 else None), text
 
 
-def cohort_report(workflow: Workflow, code: str) -> Report:
-    """Every participant of cohort ``code`` (withdrawn and deferred too) against the path,
-    as of the workflow's clock."""
-    cohort = workflow.cohort(code)
-    views = workflow.participants(cohort=cohort.code)
+def cohort_report(
+    cohort: CohortView, views: list[ParticipantView], *, now: datetime, today: date
+) -> Report:
+    """Every participant of ``cohort`` (withdrawn and deferred too) against the path, as of
+    ``now``."""
     svg, text = _diagram()
     return Report(
         cohort=cohort,
-        generated_at=workflow.now(),
-        today=workflow.today(),
+        generated_at=now,
+        today=today,
         rows=tuple(_row(view) for view in views),
         diagram_svg=svg,
         diagram_text=text,

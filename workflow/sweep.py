@@ -30,6 +30,7 @@ from states.programme import (
 from states.rules import TIMED_RULE_BY_NAME, digest_moment, overdue, still_applies
 from workflow import messages
 from workflow.errors import ConcurrentChange, GuardFailed
+from workflow.kernel import Runtime, fire
 from workflow.machine import attached
 from workflow.records import (
     COHORTS,
@@ -48,7 +49,6 @@ from workflow.records import (
 
 if TYPE_CHECKING:
     from notifications.delivery import Channel
-    from workflow.engine import Workflow
 
 log = logging.getLogger("lps.sweep")
 
@@ -100,7 +100,7 @@ Progress = Callable[[int], None]
 
 
 def sweep(
-    workflow: Workflow,
+    runtime: Runtime,
     *,
     dry_run: bool = False,
     channel: Channel | None = None,
@@ -110,12 +110,12 @@ def sweep(
     """Run every due rule, then deliver the outbox (unless ``dry_run``)."""
     started = time.perf_counter()
     report = SweepReport(dry_run=dry_run)
-    now = workflow.now()
+    now = runtime.now()
     if dry_run:
-        with workflow.db.engine.connect() as conn:
+        with runtime.db.engine.connect() as conn:
             transaction = conn.begin()
             try:
-                _due_batch(workflow, conn, now, report, limit=None, dry_run=True)
+                _due_batch(runtime, conn, now, report, limit=None, dry_run=True)
                 report.digests = _queue_digests(conn, now, report_only=True)
             finally:
                 transaction.rollback()
@@ -125,8 +125,8 @@ def sweep(
     while True:
         passes += 1
         try:
-            with workflow.db.transaction() as conn:
-                handled = _due_batch(workflow, conn, now, report, limit=batch_size)
+            with runtime.db.transaction() as conn:
+                handled = _due_batch(runtime, conn, now, report, limit=batch_size)
         except ConcurrentChange:
             handled = 0
             if passes > 3:
@@ -136,16 +136,16 @@ def sweep(
             progress(handled)
         if handled < batch_size:
             break
-    with workflow.db.transaction() as conn:
+    with runtime.db.transaction() as conn:
         report.digests = _queue_digests(conn, now)
     if channel is not None:
-        deliver(workflow, channel, report, progress=progress)
+        deliver(runtime, channel, report, progress=progress)
     report.seconds = time.perf_counter() - started
     return report
 
 
 def _due_batch(
-    workflow: Workflow,
+    runtime: Runtime,
     conn: Connection,
     now: datetime,
     report: SweepReport,
@@ -179,7 +179,7 @@ def _due_batch(
             step = steps.get(row.id)
             if step is None:
                 step = steps[row.id] = Step(row, cohorts[row.cohort_id], now, SCHEDULER_ACTOR)
-            decision = _decide(workflow, step, deadline, model, now)
+            decision = _decide(runtime, step, deadline, model, now)
             decisions.setdefault(row.id, []).append(decision)
     conflicts = {step.row.id for step in write_steps(conn, list(steps.values()))}
     for participant_id, made in decisions.items():
@@ -197,7 +197,7 @@ def _due_batch(
     return len(due)
 
 
-def _decide(workflow: Workflow, step: Step, deadline: Any, model: Any, now: datetime) -> Decision:
+def _decide(runtime: Runtime, step: Step, deadline: Any, model: Any, now: datetime) -> Decision:
     rule = TIMED_RULE_BY_NAME[deadline.rule]
     row = step.row
 
@@ -222,7 +222,7 @@ def _decide(workflow: Workflow, step: Step, deadline: Any, model: Any, now: date
         return decided("skipped", "skipped", reason)
     if rule.fires is not None:
         try:
-            described = workflow._fire(step, rule.fires, StepArgs(), model=model)
+            described = fire(runtime, step, rule.fires, StepArgs(), model=model)
         except GuardFailed as refusal:
             return decided("skipped", "skipped", "; ".join(refusal.reasons))
         return decided("done", "fired", ", ".join(described) or rule.fires)
@@ -393,7 +393,7 @@ def _possibly_overdue(cohort: CohortRow, monday: date) -> ColumnElement[bool] | 
 
 
 def deliver(
-    workflow: Workflow,
+    runtime: Runtime,
     channel: Channel,
     report: SweepReport | None = None,
     *,
@@ -409,10 +409,10 @@ def deliver(
     from notifications.delivery import DeliveryError, OutgoingMail, compose
 
     report = report or SweepReport()
-    now = workflow.now()
+    now = runtime.now()
     by_batch = getattr(channel, "replaces_on_resend", False)
     while True:
-        with workflow.db.transaction() as conn:
+        with runtime.db.transaction() as conn:
             claimed = _claim(conn, now, batch_size)
         if not claimed:
             break
@@ -431,21 +431,21 @@ def deliver(
             try:
                 channel.send(compose(mail, date=now))
             except (DeliveryError, ValueError) as error:
-                _record_failure(workflow, row, error, now, report)
+                _record_failure(runtime, row, error, now, report)
                 continue
             if by_batch:
                 sent.append(row)
             else:
-                _record_sent(workflow, [row], now)
+                _record_sent(runtime, [row], now)
                 report.delivered += 1
         if sent:
             try:
                 channel.flush()
             except DeliveryError as error:
                 for row in sent:
-                    _record_failure(workflow, row, error, now, report)
+                    _record_failure(runtime, row, error, now, report)
             else:
-                _record_sent(workflow, sent, now)
+                _record_sent(runtime, sent, now)
                 report.delivered += len(sent)
         if progress:
             progress(len(claimed))
@@ -453,8 +453,8 @@ def deliver(
     return report
 
 
-def _record_sent(workflow: Workflow, rows: list[Any], now: datetime) -> None:
-    with workflow.db.transaction() as conn:
+def _record_sent(runtime: Runtime, rows: list[Any], now: datetime) -> None:
+    with runtime.db.transaction() as conn:
         execute_many(
             conn,
             _MARK_SENT,
@@ -476,14 +476,14 @@ _MARK_SENT = (
 
 
 def _record_failure(
-    workflow: Workflow, row: Any, error: Exception, now: datetime, report: SweepReport
+    runtime: Runtime, row: Any, error: Exception, now: datetime, report: SweepReport
 ) -> None:
     from notifications.delivery import DeliveryError
 
     attempts = row.attempts + 1
     transient = isinstance(error, DeliveryError) and error.transient
     final = not transient or attempts >= MAX_ATTEMPTS
-    with workflow.db.transaction() as conn:
+    with runtime.db.transaction() as conn:
         conn.execute(
             update(OUTBOX)
             .where(OUTBOX.c.id == row.id)

@@ -1,0 +1,289 @@
+"""What the engine returns to its callers: read-only views of cohorts, participants, audit
+entries, triggers, steps and outgoing messages, and the functions that build them from rows."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from typing import Any
+
+from states.facts import Facts
+from states.programme import (
+    FINAL_STATES,
+    OBLIGATIONS,
+    STATE_BY_NAME,
+    STATE_NAMES,
+    obligation_due,
+    obligation_status,
+)
+from workflow.records import CohortRow, ParticipantRow
+
+__all__ = [
+    "OUTBOX_STATUSES",
+    "AuditView",
+    "BulkResult",
+    "CohortView",
+    "ObligationView",
+    "OutboxView",
+    "ParticipantView",
+    "StepResult",
+    "TriggerView",
+    "audit_view",
+    "cohort_view",
+    "participant_view",
+]
+
+
+@dataclass(frozen=True)
+class CohortView:
+    code: str
+    name: str
+    days: tuple[date, ...]
+    venue: str | None
+    admin_email: str | None
+    max_absences: int
+    send_hour: int
+    jti_link: str | None
+    articles: list[dict[str, str]]
+    participants: int = 0
+    by_state: dict[str, int] = field(default_factory=dict)
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "code": self.code,
+            "name": self.name,
+            "days": [d.isoformat() for d in self.days],
+            "venue": self.venue,
+            "admin_email": self.admin_email,
+            "max_absences": self.max_absences,
+            "send_hour": self.send_hour,
+            "jti_link": self.jti_link,
+            "articles": self.articles,
+            "participants": self.participants,
+            "by_state": self.by_state,
+        }
+
+
+@dataclass(frozen=True)
+class ObligationView:
+    name: str
+    status: str
+    due: date
+    overdue: bool
+    waiver_reason: str | None = None
+
+
+@dataclass(frozen=True)
+class ParticipantView:
+    id: int
+    name: str
+    email: str
+    cohort: str
+    municipality: str
+    workplace: str | None
+    language: str
+    manager_name: str
+    manager_email: str
+    state: str
+    version: int
+    definition_version: str
+    obligations: list[ObligationView]
+    next_due: tuple[str, datetime] | None
+    facts: Facts
+    network_group: int | None = None
+
+    @property
+    def state_label(self) -> str:
+        return STATE_BY_NAME[self.state].label_da
+
+    @property
+    def outstanding(self) -> list[str]:
+        return [o.name for o in self.obligations if o.status == "open"]
+
+    @property
+    def overdue(self) -> list[ObligationView]:
+        return [o for o in self.obligations if o.overdue]
+
+    def as_json(self) -> dict[str, Any]:
+        host = self.facts.host
+        return {
+            "id": self.id,
+            "name": self.name,
+            "email": self.email,
+            "cohort": self.cohort,
+            "municipality": self.municipality,
+            "workplace": self.workplace,
+            "language": self.language,
+            "manager": {"name": self.manager_name, "email": self.manager_email},
+            "host": None
+            if host is None
+            else {
+                "name": host.name,
+                "email": host.email,
+                "role": host.role,
+                "municipality": host.municipality,
+            },
+            "state": self.state,
+            "state_label": self.state_label,
+            "version": self.version,
+            "definition_version": self.definition_version,
+            "outstanding": self.outstanding,
+            "overdue": [o.name for o in self.overdue],
+            "obligations": {
+                o.name: {
+                    "status": o.status,
+                    "due": o.due.isoformat(),
+                    "overdue": o.overdue,
+                    **({"waiver_reason": o.waiver_reason} if o.waiver_reason else {}),
+                }
+                for o in self.obligations
+            },
+            "next_due": None
+            if self.next_due is None
+            else {"rule": self.next_due[0], "at": self.next_due[1].isoformat()},
+            "learning_goals": list(self.facts.goals),
+            "facts": self.facts.to_json(),
+            "network_group": self.network_group,
+        }
+
+
+@dataclass(frozen=True)
+class AuditView:
+    seq: int
+    at: datetime
+    actor: str
+    event: str
+    from_state: str | None
+    to_state: str
+    note: str | None
+    data: dict[str, Any]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "seq": self.seq,
+            "at": self.at.isoformat(),
+            "actor": self.actor,
+            "event": self.event,
+            "from_state": self.from_state,
+            "to_state": self.to_state,
+            "note": self.note,
+            "data": self.data,
+        }
+
+
+@dataclass(frozen=True)
+class TriggerView:
+    trigger: str
+    possible: bool
+    reasons: list[str]
+    obligations: list[str]
+
+
+@dataclass(frozen=True)
+class StepResult:
+    participant: ParticipantView
+    entries: list[AuditView]
+    notifications: list[str]
+    dry_run: bool = False
+
+
+@dataclass(frozen=True)
+class BulkResult:
+    advanced: list[tuple[int, str, str]]
+    refused: dict[str, list[str]]
+    skipped: int
+
+
+@dataclass(frozen=True)
+class OutboxView:
+    id: int
+    participant_id: int | None
+    rule: str
+    occurrence: str
+    recipient: str
+    subject: str
+    status: str
+    attempts: int
+    next_attempt_at: datetime
+    sent_at: datetime | None
+    last_error: str | None
+    created_at: datetime
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
+        }
+
+
+OUTBOX_STATUSES = ("pending", "sent", "failed", "dropped")
+
+
+def cohort_view(row: CohortRow, counts: dict[str, int]) -> CohortView:
+    return CohortView(
+        code=row.code,
+        name=row.name,
+        days=row.days,
+        venue=row.venue,
+        admin_email=row.admin_email,
+        max_absences=row.max_absences,
+        send_hour=row.send_hour,
+        jti_link=row.jti_link,
+        articles=row.articles,
+        participants=sum(counts.values()),
+        by_state={s: counts[s] for s in STATE_NAMES if s in counts},
+    )
+
+
+def participant_view(
+    row: ParticipantRow,
+    cohort: CohortRow,
+    next_due: tuple[str, datetime] | None,
+    today: date,
+) -> ParticipantView:
+    plan = cohort.plan
+    active = row.state not in FINAL_STATES
+    obligations = []
+    for name in OBLIGATIONS:
+        status = obligation_status(name, row.facts, plan)
+        due = obligation_due(name, plan)
+        waiver = row.facts.waivers.get(name)
+        obligations.append(
+            ObligationView(
+                name,
+                status,
+                due,
+                overdue=active and status == "open" and due < today,
+                waiver_reason=waiver.reason if waiver else None,
+            )
+        )
+    return ParticipantView(
+        id=row.id,
+        name=row.name,
+        email=row.email,
+        cohort=cohort.code,
+        municipality=row.municipality,
+        workplace=row.workplace,
+        language=row.language,
+        manager_name=row.manager_name,
+        manager_email=row.manager_email,
+        state=row.state,
+        version=row.version,
+        definition_version=row.definition_version,
+        obligations=obligations,
+        next_due=next_due if active else None,
+        facts=row.facts,
+        network_group=row.network_group,
+    )
+
+
+def audit_view(m: Any) -> AuditView:
+    return AuditView(
+        seq=m["seq"],
+        at=m["at"],
+        actor=m["actor"],
+        event=m["event"],
+        from_state=m["from_state"],
+        to_state=m["to_state"],
+        note=m["note"],
+        data=dict(m["data"] or {}),
+    )
