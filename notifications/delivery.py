@@ -30,6 +30,8 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
+from notifications.errors import DeliveryError
+from notifications.mail import Attachment, OutgoingMail
 from notifications.wire import DEFAULT_DOMAIN, Composed, compose, key_digest, message_id_for
 
 __all__ = [
@@ -53,53 +55,6 @@ DEFAULT_TIMEOUT = 30.0
 REDACTED = "***"
 
 TlsMode = Literal["none", "starttls", "implicit"]
-
-
-@dataclass(frozen=True)
-class Attachment:
-    """A file attached to an outgoing mail.
-
-    ``content_type`` is a MIME type such as ``"application/pdf"`` and may carry
-    parameters, e.g. ``"text/calendar; method=REQUEST"``.
-    """
-
-    filename: str
-    content_type: str
-    data: bytes
-
-
-@dataclass(frozen=True)
-class OutgoingMail:
-    """Everything needed to build one e-mail to one recipient.
-
-    ``key`` identifies the mail across retries (e.g. ``"42:welcome:manager:0"``
-    for participant, rule, recipient role and occurrence); the ``Message-ID``
-    and the ``.eml`` file name are derived from it.
-    """
-
-    key: str
-    rule: str
-    sender: str
-    recipient: str
-    subject: str
-    text: str
-    html: str
-    attachments: tuple[Attachment, ...] = ()
-
-
-class DeliveryError(Exception):
-    """A message could not be delivered.
-
-    ``transient`` is true when sending the same message again later may succeed
-    (4xx replies, network trouble) and false when it will not without a change
-    (5xx replies, bad credentials, certificate problems).  ``code`` is the SMTP
-    reply code when the server gave one.  The text never contains a password.
-    """
-
-    def __init__(self, message: str, *, transient: bool, code: int | None = None) -> None:
-        super().__init__(message)
-        self.transient = transient
-        self.code = code
 
 
 class Channel(Protocol):

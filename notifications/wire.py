@@ -19,11 +19,10 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from email.utils import format_datetime, getaddresses
 from functools import lru_cache
-from typing import TYPE_CHECKING
 from urllib.parse import quote
 
-if TYPE_CHECKING:
-    from notifications.delivery import Attachment, OutgoingMail
+from notifications.errors import WireFormatError
+from notifications.mail import Attachment, OutgoingMail
 
 DEFAULT_DOMAIN = "lps.invalid"
 # Line ends as the email package writes files; SMTP transmission turns them into CRLF.
@@ -73,11 +72,12 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
     """The wire form of ``mail``, sent at ``date`` (timezone-aware).
 
     The same arguments always give the same bytes: boundaries and ``Message-ID`` come from
-    the key. Raises ``ValueError`` for a naive date, a sender or recipient that is not
-    exactly one address, a header that is not one line, or a malformed attachment type.
+    the key. Raises :class:`WireFormatError` (a ``ValueError``) for a naive date, a sender or
+    recipient that is not exactly one address, a header that is not one line, or a malformed
+    attachment type.
     """
     if date.tzinfo is None or date.utcoffset() is None:
-        raise ValueError(f"date must be timezone-aware, got {date.isoformat()}")
+        raise WireFormatError(f"date must be timezone-aware, got {date.isoformat()}")
     sender_header, sender = _address_header("sender", mail.sender)
     recipient_header, recipient = _address_header("recipient", mail.recipient)
     subject = _unstructured("subject", "Subject", mail.subject)
@@ -177,27 +177,31 @@ def split_content_type(content_type: str) -> tuple[str, str, dict[str, str]]:
     main, *raw_params = (part.strip() for part in content_type.split(";"))
     maintype, slash, subtype = main.lower().partition("/")
     if not slash or not maintype or not subtype or not main.isascii() or " " in main:
-        raise ValueError(f"attachment content type must look like 'type/subtype', got {main!r}")
+        raise WireFormatError(
+            f"attachment content type must look like 'type/subtype', got {main!r}"
+        )
     params: dict[str, str] = {}
     for raw in raw_params:
         name, _, value = raw.partition("=")
         name = name.strip().lower()
         if name:
             if not name.isascii() or not re.fullmatch(r"[a-z0-9!#$&+.^_`|~-]+", name):
-                raise ValueError(f"attachment content type has a bad parameter name {name!r}")
+                raise WireFormatError(f"attachment content type has a bad parameter name {name!r}")
             params[name] = value.strip().strip('"')
     return maintype, subtype, params
 
 
 def _parameter_value(value: str) -> str:
     if not value.isascii() or "\r" in value or "\n" in value:
-        raise ValueError(f"attachment content type parameter must be one line of ASCII: {value!r}")
+        raise WireFormatError(
+            f"attachment content type parameter must be one line of ASCII: {value!r}"
+        )
     return '"{}"'.format(value.replace("\\", "\\\\").replace('"', '\\"'))
 
 
 def _filename(name: str) -> str:
     if "\r" in name or "\n" in name:
-        raise ValueError(f"attachment file name must be one line, got {name!r}")
+        raise WireFormatError(f"attachment file name must be one line, got {name!r}")
     if name.isascii():
         return f"filename={_parameter_value(name)}"
     # RFC 2231, as mail clients expect for a name like "Kursusbevis Søren.pdf".
@@ -209,7 +213,7 @@ def _address_header(field: str, value: str) -> tuple[bytes, str]:
     """(encoded header value, bare address) for a header that must hold exactly one address;
     ``ValueError`` otherwise."""
     if "\n" in value or "\r" in value:
-        raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
+        raise WireFormatError(f"{field} must be exactly one e-mail address, got {value!r}")
     named = _NAMED.fullmatch(value)
     if named:
         quoted = named["quoted"]
@@ -220,13 +224,13 @@ def _address_header(field: str, value: str) -> tuple[bytes, str]:
     else:
         found = getaddresses([value])
         if len(found) != 1:
-            raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
+            raise WireFormatError(f"{field} must be exactly one e-mail address, got {value!r}")
         name, address = found[0]
         local, at, domain = address.rpartition("@")
         if not at or not local or not domain or " " in address:
-            raise ValueError(f"{field} must be exactly one e-mail address, got {value!r}")
+            raise WireFormatError(f"{field} must be exactly one e-mail address, got {value!r}")
     if not address.isascii():
-        raise ValueError(f"{field} must be an ASCII e-mail address, got {value!r}")
+        raise WireFormatError(f"{field} must be an ASCII e-mail address, got {value!r}")
     name = " ".join(name.split())
     if not name:
         return address.encode("ascii"), address
@@ -243,7 +247,7 @@ def _address_header(field: str, value: str) -> tuple[bytes, str]:
 
 def _unstructured(field: str, header: str, value: str) -> bytes:
     if "\n" in value or "\r" in value:
-        raise ValueError(f"{field} must be one line, got {value!r}")
+        raise WireFormatError(f"{field} must be one line, got {value!r}")
     if not value.isascii():
         return _encoded_words(value, len(header) + 2)
     return _fold_words(value, len(header) + 2)

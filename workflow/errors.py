@@ -1,21 +1,30 @@
-"""One exception tree for everything the engine refuses or cannot do."""
+"""The engine's branch of the one exception tree: everything it refuses or cannot do.
+
+Delivery and wire-format errors (:mod:`notifications.errors`) hang from the same root,
+:class:`LpsError`."""
 
 from __future__ import annotations
 
+from states.errors import LpsError
 
-class LpsError(Exception):
-    """Base of every error the engine reports to its callers."""
+__all__ = [
+    "BulkRefused",
+    "ConcurrentChange",
+    "GuardFailed",
+    "ImportRejected",
+    "InvalidInput",
+    "LpsError",
+    "NotFound",
+    "SchemaMissing",
+    "StorageError",
+]
 
-    def lines(self) -> list[str]:
-        """The error as one or more lines for a person to read."""
-        return [str(self)]
 
-
-class NotFound(LpsError):
+class NotFound(LpsError, LookupError):
     """A cohort, participant or outbox row that does not exist."""
 
 
-class InvalidInput(LpsError):
+class InvalidInput(LpsError, ValueError):
     """Input the engine cannot accept; ``line`` and ``column`` point into an imported file."""
 
     def __init__(self, message: str, *, line: int | None = None, column: str | None = None):
