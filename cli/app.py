@@ -9,6 +9,7 @@ import click
 
 if TYPE_CHECKING:
     from workflow.engine import Workflow
+    from workflow.settings import Settings
 
 
 class LpsClickError(click.ClickException):
@@ -26,25 +27,34 @@ class LpsClickError(click.ClickException):
 
 
 class App:
-    """What a command needs: the database URL, the acting administrator and the engine."""
+    """What a command needs: the settings, the acting administrator and the engine."""
 
     def __init__(self, db_url: str | None = None, actor: str | None = None):
         self.db_url = db_url
         self.actor = actor
+        self._settings: Settings | None = None
         self._workflow: Workflow | None = None
 
     @property
-    def url(self) -> str:
-        from workflow.db import database_url
+    def settings(self) -> Settings:
+        """The settings of this run, read once from the environment (the only place lps
+        reads it)."""
+        if self._settings is None:
+            from workflow.settings import Settings
 
-        return database_url(self.db_url)
+            self._settings = Settings.from_env(os.environ, database_url=self.db_url)
+        return self._settings
+
+    @property
+    def url(self) -> str:
+        return self.settings.database_url
 
     def workflow(self) -> Workflow:
         """The engine on an existing, current database."""
         if self._workflow is None:
             from workflow.engine import Workflow
 
-            self._workflow = Workflow.open(self.url, actor=self.actor)
+            self._workflow = Workflow.open(self.url, actor=self.actor, settings=self.settings)
         return self._workflow
 
     @staticmethod
@@ -55,7 +65,3 @@ class App:
         if isinstance(exc, LpsError):
             return LpsClickError(exc.lines())
         return None
-
-    @staticmethod
-    def env(name: str, default: str | None = None) -> str | None:
-        return os.environ.get(name, default)

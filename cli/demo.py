@@ -18,19 +18,18 @@ def demo(app: App, quiet: bool) -> None:
     files under LPS_MAIL_DIR (default ./outbox).
     """
     from notifications.delivery import describe_channel
-    from workflow.clock import clock_from_env
     from workflow.demo import run_demo
-    from workflow.engine import Workflow, default_channel
 
-    channel = default_channel()
-    end = clock_from_env().now()
+    settings = app.settings
+    channel = settings.channel()
     code = run_demo(
         app.url,
-        end=end,
+        end=settings.clock().now(),
         narrate=(lambda line: None) if quiet else click.echo,
         actor=app.actor or "demo",
+        settings=settings,
     )
-    workflow = Workflow.open(app.url, actor=app.actor)
+    workflow = app.workflow()
     views = workflow.participants(cohort=code)
     click.echo("")
     table(

@@ -18,6 +18,12 @@ from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, InvalidInput, NotFound
 from workflow.messages import certificate_code
+from workflow.settings import DEFAULT_CERTIFICATE_SECRET
+
+
+def code_for(participant_id: int, issued_on: date) -> str:
+    return certificate_code(participant_id, issued_on, secret=DEFAULT_CERTIFICATE_SECRET)
+
 
 D1, D2, D3, D4, D5 = DAYS
 NAME = "Nguyễn Łukasz Şükrü"
@@ -86,7 +92,7 @@ def test_certificate_pdf_holds_name_cohort_dates_themes_and_code(
     assert content.startswith(b"%PDF-")
     assert len(PdfReader(io.BytesIO(content)).pages) == 1
     lines = pdf_text(content).splitlines()
-    code = certificate_code(certified, D5)
+    code = code_for(certified, D5)
     assert re.fullmatch(rf"LPS-{certified}-[0-9A-F]{{8}}", code)
     assert lines[:7] == [
         "Kursusbevis",
@@ -145,7 +151,7 @@ def test_uncertified_participant_is_refused(
 
 
 def test_verify_names_whom_and_when(certified: int, lps: Cli) -> None:
-    code = certificate_code(certified, D5)
+    code = code_for(certified, D5)
     expected = (
         f"{code} is valid: issued to {NAME} (Vejle), cohort {COHORT_NAME} (F27), on 2027-04-26\n"
     )
@@ -162,15 +168,15 @@ def test_verify_names_whom_and_when(certified: int, lps: Cli) -> None:
 
 
 def test_verify_refuses_codes_nobody_was_issued(wf: Workflow, certified: int, lps: Cli) -> None:
-    code = certificate_code(certified, D5)
+    code = code_for(certified, D5)
     tampered = code[:-1] + ("0" if code[-1] != "0" else "1")
     make_cohort(wf, "E27", days=tuple(day + timedelta(days=182) for day in DAYS))
     other = enrol(wf, email="anna@example.dk", cohort="E27", name="Anna Ørsted")
     wrong = [
         tampered,
-        certificate_code(certified, D4),  # right person, wrong issue date
-        certificate_code(other, D5),  # a well-formed code for someone not certified
-        certificate_code(9999, D5),  # nobody with that id
+        code_for(certified, D4),  # right person, wrong issue date
+        code_for(other, D5),  # a well-formed code for someone not certified
+        code_for(9999, D5),  # nobody with that id
         code.replace(str(certified), str(certified).translate(ARABIC_INDIC_DIGITS), 1),
         "LPS-1",
         "hello",
@@ -195,7 +201,7 @@ def test_certificate_stays_available_after_completion_with_its_issue_date(
     name, after = wf.certificate(certified)
     assert name == f"kursusbevis-{certified}.pdf"
     assert after == before
-    issued = wf.verify_certificate(certificate_code(certified, D5))
+    issued = wf.verify_certificate(code_for(certified, D5))
     assert (issued.name, issued.cohort_code, issued.issued_on, issued.state) == (
         NAME,
         "F27",

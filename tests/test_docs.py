@@ -19,11 +19,13 @@ def test_programme_picture_is_current() -> None:
     )
 
 
-def test_report_example_is_current(tmp_path: Path, monkeypatch) -> None:  # type: ignore[no-untyped-def]
-    monkeypatch.setenv("LPS_MAIL_DIR", str(tmp_path / "outbox"))
+def test_report_example_is_current(tmp_path: Path) -> None:
+    from workflow.settings import Settings
+
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     end = parse_moment(DEMO_END)
-    code = run_demo(url, end=end, narrate=lambda line: None)
+    settings = Settings(mail_dir=tmp_path / "outbox")
+    code = run_demo(url, end=end, narrate=lambda line: None, settings=settings)
     from workflow.clock import FixedClock
 
     workflow = Workflow.open(url, clock=FixedClock(end), actor="demo")

@@ -11,6 +11,7 @@ import sys
 import threading
 import time
 from collections.abc import Callable, Iterator
+from dataclasses import replace
 from datetime import timedelta
 from email import policy
 from email.parser import BytesParser
@@ -229,17 +230,16 @@ def test_scheduler_on_a_database_without_schema_exits_with_an_error(tmp_path: Pa
 
 
 @pytest.fixture
-def due_workflow(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
-) -> Iterator[tuple[Workflow, Path]]:
+def due_workflow(tmp_path: Path) -> Iterator[tuple[Workflow, Path]]:
     url = prepared_database(tmp_path)
     mail = tmp_path / "mail"
-    monkeypatch.delenv("LPS_SMTP_URL", raising=False)
-    monkeypatch.setenv("LPS_MAIL_DIR", str(mail))
     from workflow.clock import parse_moment
+    from workflow.settings import Settings
 
     database = Database(url)
-    yield Workflow(database, clock=FixedClock(parse_moment(DUE_NOW)), actor="scheduler"), mail
+    settings = Settings(mail_dir=mail)
+    clock = FixedClock(parse_moment(DUE_NOW))
+    yield Workflow(database, clock=clock, actor="scheduler", settings=settings), mail
     database.dispose()
 
 
@@ -287,14 +287,17 @@ def test_run_sweep_job_sweeps_at_once_when_started(
 
 
 def test_sweep_once_logs_a_failure_instead_of_raising(
-    due_workflow: tuple[Workflow, Path],
-    monkeypatch: pytest.MonkeyPatch,
-    caplog: pytest.LogCaptureFixture,
+    due_workflow: tuple[Workflow, Path], caplog: pytest.LogCaptureFixture
 ) -> None:
     wf, mail = due_workflow
-    monkeypatch.setenv("LPS_SMTP_URL", "ftp://mail.example.dk")
+    broken = Workflow(
+        wf.db,
+        clock=wf.clock,
+        actor=wf.actor,
+        settings=replace(wf.settings, smtp_url="ftp://mail.example.dk"),
+    )
     caplog.set_level(logging.INFO, logger="lps.scheduler")
-    assert sweep_once(wf) is None
+    assert sweep_once(broken) is None
     assert [r.getMessage() for r in caplog.records if r.name == "lps.scheduler"] == [
         "sweep failed: LPS_SMTP_URL must start with smtp:// or smtps://, "
         "got 'ftp://mail.example.dk'"

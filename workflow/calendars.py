@@ -20,6 +20,7 @@ from workflow.errors import InvalidInput
 from workflow.kernel import Runtime
 from workflow.queries import cohort_row, next_due, participant_and_cohort
 from workflow.records import CohortRow, Step
+from workflow.settings import Settings
 from workflow.views import ParticipantView, participant_view
 
 PRODID = "-//Leder på spring//lps//DA"
@@ -259,6 +260,8 @@ def _participant_events(
 __all__ = ["DAY_ENDS", "DAY_STARTS", "PRODID", "cohort_calendar"]
 
 
-def teaching_days_maker(step: Step) -> Callable[[str], tuple[str, str, bytes] | None]:
+def teaching_days_maker(
+    step: Step, settings: Settings
+) -> Callable[[str], tuple[str, str, bytes] | None]:
     """The welcome mail's attachment: the cohort's teaching days as a calendar file."""
     return lambda language: teaching_days_attachment(step.cohort, language)

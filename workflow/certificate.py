@@ -25,6 +25,7 @@ from workflow.kernel import Runtime
 from workflow.messages import certificate_code
 from workflow.queries import participant_and_cohort
 from workflow.records import Step
+from workflow.settings import Settings
 
 PDF_TYPE = "application/pdf"
 CODE_PATTERN = re.compile(r"^LPS-([0-9]+)-([0-9A-F]{8})$", re.IGNORECASE | re.ASCII)
@@ -260,7 +261,7 @@ def certificate_pdf(runtime: Runtime, ref: str | int) -> tuple[str, bytes]:
         cohort.code,
         list(cohort.days),
         issued_on,
-        certificate_code(row.id, issued_on),
+        certificate_code(row.id, issued_on, secret=runtime.settings.certificate_secret),
     )
     return file_name(row.id), pdf
 
@@ -282,7 +283,7 @@ def verify_code(runtime: Runtime, code: str) -> IssuedCertificate:
     issued_on = view.facts.certified
     if issued_on is None:
         raise unknown
-    expected = certificate_code(view.id, issued_on)
+    expected = certificate_code(view.id, issued_on, secret=runtime.settings.certificate_secret)
     if not hmac.compare_digest(expected.upper(), text.upper()):
         raise unknown
     return IssuedCertificate(
@@ -298,7 +299,9 @@ def verify_code(runtime: Runtime, code: str) -> IssuedCertificate:
     )
 
 
-def certificate_maker(step: Step) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+def certificate_maker(
+    step: Step, settings: Settings
+) -> Callable[[str], tuple[str, str, bytes] | None] | None:
     """The certificate mail's attachment: the kursusbevis as PDF, once certified."""
     issued = step.facts.certified
     if issued is None:
@@ -311,7 +314,7 @@ def certificate_maker(step: Step) -> Callable[[str], tuple[str, str, bytes] | No
             step.cohort.code,
             list(step.cohort.days),
             issued,
-            certificate_code(step.row.id, issued),
+            certificate_code(step.row.id, issued, secret=settings.certificate_secret),
         )
     except InvalidInput:
         return None  # a letter no shipped font can draw: the mail goes without the PDF

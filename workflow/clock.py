@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import os
-from collections.abc import Mapping
 from datetime import UTC, datetime
 from typing import Protocol
 
@@ -52,12 +50,3 @@ def parse_moment(text: str, *, name: str = "LPS_NOW") -> datetime:
             f"{name} must be an ISO date-time such as 2027-03-01T09:00, got '{text}'"
         ) from None
     return _aware_utc(moment)
-
-
-def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
-    """``LPS_NOW`` when set, else the system clock."""
-    env = os.environ if env is None else env
-    value = env.get("LPS_NOW")
-    if value:
-        return FixedClock(parse_moment(value))
-    return SystemClock()

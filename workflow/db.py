@@ -3,8 +3,7 @@
 from __future__ import annotations
 
 import contextlib
-import os
-from collections.abc import Iterator, Mapping
+from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
@@ -14,14 +13,6 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
 from workflow.errors import ConcurrentChange, SchemaMissing, StorageError
 from workflow.models import SCHEMA_REVISION
-
-DEFAULT_URL = "sqlite:///lps.db"
-
-
-def database_url(explicit: str | None = None, env: Mapping[str, str] | None = None) -> str:
-    """``--db`` when given, else ``LPS_DATABASE_URL``, else ``lps.db`` in the current folder."""
-    env = os.environ if env is None else env
-    return explicit or env.get("LPS_DATABASE_URL") or DEFAULT_URL
 
 
 def redact(url: str) -> str:

@@ -17,6 +17,7 @@ from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
 from workflow.migrate import upgrade
+from workflow.settings import Settings
 
 Narrate = Callable[[str], None]
 
@@ -49,7 +50,14 @@ def _at(day: date, hour: int, minute: int = 0) -> datetime:
     return datetime.combine(day, time(hour, minute), tzinfo=LOCAL_TZ)
 
 
-def run_demo(url: str, *, end: datetime, narrate: Narrate, actor: str = "demo") -> str:
+def run_demo(
+    url: str,
+    *,
+    end: datetime,
+    narrate: Narrate,
+    actor: str = "demo",
+    settings: Settings | None = None,
+) -> str:
     """Create the schema if needed, then walk a demo cohort up to ``end``. Returns its code."""
     database = Database(url)
     upgrade(database)
@@ -58,7 +66,7 @@ def run_demo(url: str, *, end: datetime, narrate: Narrate, actor: str = "demo") 
     days = [day_1 + timedelta(days=14 * n) for n in range(5)]
     start = day_1 - timedelta(days=30)
     clock = FixedClock(_at(start, 10))
-    wf = Workflow(database, clock=clock, actor=actor)
+    wf = Workflow(database, clock=clock, actor=actor, settings=settings)
 
     existing = {c.code for c in wf.cohorts()}
     suffix = 1

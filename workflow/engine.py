@@ -31,7 +31,7 @@ from states.programme import (
     waiver_refusal,
 )
 from states.rules import cohort_deadlines, host_letter_deadline
-from workflow.clock import Clock, clock_from_env
+from workflow.clock import Clock
 from workflow.db import Database
 from workflow.errors import BulkRefused, GuardFailed, InvalidInput, NotFound
 from workflow.kernel import (
@@ -59,6 +59,7 @@ from workflow.records import (
     Step,
     load_cohorts,
 )
+from workflow.settings import Settings
 from workflow.validation import (
     HOST_ROLES,
     check_days,
@@ -109,23 +110,15 @@ def default_actor() -> str:
         return "unknown"
 
 
-def default_channel() -> Channel:
-    """SMTP when ``LPS_SMTP_URL`` is set, else ``.eml`` files under ``LPS_MAIL_DIR``."""
-    import os
-
-    from notifications.delivery import channel_from_env
-
-    try:
-        return channel_from_env(os.environ)
-    except ValueError as exc:
-        raise InvalidInput(str(exc)) from None
-
-
 # -- The engine -------------------------------------------------------------------------------
 
 
 class Workflow:
-    """The programme engine on one database, with one clock and one acting administrator."""
+    """The programme engine on one database, with one clock and one acting administrator.
+
+    ``settings`` default to those of an unset environment; ``clock`` to the settings' clock
+    (``LPS_NOW``, else the system clock); ``actor`` to the operating-system user.
+    """
 
     def __init__(
         self,
@@ -133,9 +126,11 @@ class Workflow:
         *,
         clock: Clock | None = None,
         actor: str | None = None,
+        settings: Settings | None = None,
     ):
+        self.settings = settings or Settings()
         self.db = database
-        self.clock = clock or clock_from_env()
+        self.clock = clock or self.settings.clock()
         self.actor = actor or default_actor()
         self.runtime = Runtime(
             database,
@@ -145,14 +140,26 @@ class Workflow:
                 "teaching_days": _teaching_days,
                 "certificate": _certificate,
             },
+            settings=self.settings,
         )
 
     @classmethod
-    def open(cls, url: str, *, clock: Clock | None = None, actor: str | None = None) -> Workflow:
+    def open(
+        cls,
+        url: str,
+        *,
+        clock: Clock | None = None,
+        actor: str | None = None,
+        settings: Settings | None = None,
+    ) -> Workflow:
         """Open an existing lps database, refusing one without the current schema."""
         database = Database(url)
         database.check_schema()
-        return cls(database, clock=clock, actor=actor)
+        return cls(database, clock=clock, actor=actor, settings=settings)
+
+    def channel(self) -> Channel:
+        """Where this engine's mail goes, by its settings: SMTP, or ``.eml`` files."""
+        return self.settings.channel()
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -588,7 +595,7 @@ class Workflow:
         from workflow.sweep import sweep
 
         if channel is None and not dry_run:
-            channel = default_channel()
+            channel = self.channel()
         return sweep(self.runtime, dry_run=dry_run, channel=channel, progress=progress)
 
     def outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxView]:
@@ -749,13 +756,17 @@ class Workflow:
         )
 
 
-def _teaching_days(step: Step) -> Callable[[str], tuple[str, str, bytes] | None]:
+def _teaching_days(
+    step: Step, settings: Settings
+) -> Callable[[str], tuple[str, str, bytes] | None]:
     from workflow.calendars import teaching_days_maker
 
-    return teaching_days_maker(step)
+    return teaching_days_maker(step, settings)
 
 
-def _certificate(step: Step) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+def _certificate(
+    step: Step, settings: Settings
+) -> Callable[[str], tuple[str, str, bytes] | None] | None:
     from workflow.certificate import certificate_maker
 
-    return certificate_maker(step)
+    return certificate_maker(step, settings)

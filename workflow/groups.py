@@ -514,6 +514,7 @@ def _save(
                 ("participant",),
                 occurrence=group.number,
                 extras={"group": {"number": group.number, "members": others}},
+                settings=runtime.settings,
             )
             data: dict[str, Any] = {"group": group.number}
             if roles:

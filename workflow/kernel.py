@@ -45,6 +45,7 @@ from workflow.records import (
     load_cohorts,
     write_steps,
 )
+from workflow.settings import Settings
 from workflow.views import StepResult, audit_view, participant_view
 
 __all__ = [
@@ -65,18 +66,20 @@ __all__ = [
 # (file name, MIME type, bytes) of a file a message carries, made for one language.
 Attachment = tuple[str, str, bytes]
 # Makes the file a step's message carries, or ``None`` when there is none to make.
-AttachmentMaker = Callable[[Step], Callable[[str], Attachment | None] | None]
+AttachmentMaker = Callable[[Step, Settings], Callable[[str], Attachment | None] | None]
 
 
 @dataclass(frozen=True)
 class Runtime:
-    """What every unit of work needs: the database, the clock, who acts, and the makers of
-    the files that messages carry (by the names the programme's notices give)."""
+    """What every unit of work needs: the database, the clock, who acts, the makers of the
+    files that messages carry (by the names the programme's notices give), and the
+    settings."""
 
     db: Database
     clock: Clock
     actor: str
     attachments: Mapping[str, AttachmentMaker] = field(default_factory=dict)
+    settings: Settings = field(default_factory=Settings)
 
     def now(self) -> datetime:
         return self.clock.now()
@@ -348,7 +351,8 @@ def _notify_step(
             notice.recipients,
             occurrence=notice.occurrence(step.facts),
             extras=notice.extras(args) if notice.extras else None,
-            attachment=maker(step) if maker else None,
+            attachment=maker(step, runtime.settings) if maker else None,
+            settings=runtime.settings,
         )
         if roles:
             rules.append(notice.rule)

@@ -4,7 +4,7 @@ which facts in the template's context."""
 from __future__ import annotations
 
 import hashlib
-import os
+import hmac
 import re
 from collections.abc import Callable
 from datetime import date, datetime, timedelta
@@ -14,13 +14,15 @@ from typing import Any
 from states.programme import DAY_THEMES, obligation_due
 from states.rules import MESSAGE_CONTEXT, local_moment
 from workflow.records import CohortRow, ParticipantRow, Step
+from workflow.settings import Settings
 
 DEFAULT_SENDER_ADDRESS = "kursus@lps.invalid"
 SENDER_NAME = "Kursussekretariatet, Leder på spring"
 
 
-def sender_for(cohort: CohortRow | None) -> str:
-    address = os.environ.get("LPS_MAIL_FROM") or (cohort.admin_email if cohort else None)
+def sender_for(cohort: CohortRow | None, settings: Settings) -> str:
+    """The From of a cohort's mail: ``LPS_MAIL_FROM``, else the cohort's admin email."""
+    address = settings.mail_from or (cohort.admin_email if cohort else None)
     return _sender(address or DEFAULT_SENDER_ADDRESS)
 
 
@@ -101,7 +103,7 @@ def recipients(row: ParticipantRow, cohort: CohortRow, role: str) -> tuple[str, 
     raise KeyError(role)
 
 
-def rule_extras(rule: str, step: Step, occurrence: int) -> dict[str, Any]:
+def rule_extras(rule: str, step: Step, occurrence: int, settings: Settings) -> dict[str, Any]:
     """The rule-specific part of a template's context, as the programme declares it
     (:data:`states.rules.MESSAGE_CONTEXT`); parts the step hands in are left to it."""
     extras: dict[str, Any] = {}
@@ -109,7 +111,7 @@ def rule_extras(rule: str, step: Step, occurrence: int) -> dict[str, Any]:
         build = _PART_BUILDERS.get(part.source)
         if build is None:
             continue
-        value = build(step, part.argument, occurrence)
+        value = build(step, part.argument, occurrence, settings)
         if value is not _ABSENT:
             extras[part.key] = value
     return extras
@@ -119,19 +121,19 @@ def rule_extras(rule: str, step: Step, occurrence: int) -> dict[str, Any]:
 _ABSENT: Any = object()
 
 
-def _due(step: Step, obligation: Any, occurrence: int) -> date:
+def _due(step: Step, obligation: Any, occurrence: int, settings: Settings) -> date:
     return obligation_due(str(obligation), step.cohort.plan)
 
 
-def _due_dates(step: Step, obligation: Any, occurrence: int) -> dict[str, date]:
+def _due_dates(step: Step, obligation: Any, occurrence: int, settings: Settings) -> dict[str, date]:
     return {str(obligation): obligation_due(str(obligation), step.cohort.plan)}
 
 
-def _day(step: Step, number: Any, occurrence: int) -> dict[str, Any]:
+def _day(step: Step, number: Any, occurrence: int, settings: Settings) -> dict[str, Any]:
     return day_context(step.cohort, occurrence if number == "occurrence" else int(number))
 
 
-def _host(step: Step, argument: Any, occurrence: int) -> Any:
+def _host(step: Step, argument: Any, occurrence: int, settings: Settings) -> Any:
     host = step.facts.host
     if host is None:
         return _ABSENT
@@ -143,7 +145,7 @@ def _host(step: Step, argument: Any, occurrence: int) -> Any:
     }
 
 
-def _absence(step: Step, argument: Any, occurrence: int) -> dict[str, Any]:
+def _absence(step: Step, argument: Any, occurrence: int, settings: Settings) -> dict[str, Any]:
     record = step.facts.days[occurrence]
     return {
         "day": occurrence,
@@ -154,31 +156,34 @@ def _absence(step: Step, argument: Any, occurrence: int) -> dict[str, Any]:
     }
 
 
-def _certificate(step: Step, argument: Any, occurrence: int) -> dict[str, Any]:
+def _certificate(step: Step, argument: Any, occurrence: int, settings: Settings) -> dict[str, Any]:
     return {
         "issued_on": step.facts.certified or step.now.date(),
-        "code": certificate_code(step.row.id, step.facts.certified),
+        "code": certificate_code(
+            step.row.id, step.facts.certified, secret=settings.certificate_secret
+        ),
     }
 
 
-_PART_BUILDERS: dict[str, Callable[[Step, Any, int], Any]] = {
+_PART_BUILDERS: dict[str, Callable[[Step, Any, int, Settings], Any]] = {
     "due": _due,
     "due_dates": _due_dates,
     "day": _day,
-    "jti_link": lambda step, _, __: step.row.jti_link or step.cohort.jti_link,
-    "articles": lambda step, _, __: list(step.cohort.articles),
+    "jti_link": lambda step, *_: step.row.jti_link or step.cohort.jti_link,
+    "articles": lambda step, *_: list(step.cohort.articles),
     "host": _host,
     "absence": _absence,
     "certificate": _certificate,
-    "goals": lambda step, _, __: list(step.facts.goals),
-    "certified_on": lambda step, _, __: step.facts.certified,
+    "goals": lambda step, *_: list(step.facts.goals),
+    "certified_on": lambda step, *_: step.facts.certified,
 }
 
 
-def certificate_code(participant_id: int, issued_on: date | None) -> str:
-    """A short, stable verification code for a participant's certificate."""
-    secret = os.environ.get("LPS_CERTIFICATE_SECRET", "leder-paa-spring")
-    digest = hashlib.sha256(f"{secret}:{participant_id}:{issued_on}".encode()).hexdigest()
+def certificate_code(participant_id: int, issued_on: date | None, *, secret: str) -> str:
+    """A short, stable verification code for a participant's certificate: an HMAC-SHA256 of
+    who and when, keyed with ``LPS_CERTIFICATE_SECRET``."""
+    message = f"{participant_id}:{issued_on}".encode()
+    digest = hmac.new(secret.encode("utf-8"), message, hashlib.sha256).hexdigest()
     return f"LPS-{participant_id}-{digest[:8].upper()}"
 
 
@@ -190,6 +195,7 @@ def queue(
     occurrence: int = 0,
     extras: dict[str, Any] | None = None,
     attachment: Callable[[str], tuple[str, str, bytes] | None] | None = None,
+    settings: Settings,
 ) -> list[str]:
     """Render ``rule`` for each role and add the outbox rows to the step. Returns the roles
     that were queued (a role with nobody behind it, e.g. no admin email, is left out).
@@ -208,7 +214,7 @@ def queue(
         "manager": {"name": row.manager_name, "email": row.manager_email},
         "cohort": cohort_context(cohort),
     }
-    base.update(rule_extras(rule, step, occurrence))
+    base.update(rule_extras(rule, step, occurrence, settings))
     if extras:
         base.update(extras)
     queued: list[str] = []
@@ -227,7 +233,7 @@ def queue(
                 occurrence=str(occurrence),
                 role=role,
                 recipient=_address(*who),
-                sender=sender_for(cohort),
+                sender=sender_for(cohort, settings),
                 subject=rendered.subject,
                 text=rendered.text,
                 html=rendered.html,

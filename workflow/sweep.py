@@ -46,6 +46,7 @@ from workflow.records import (
     load_cohorts,
     write_steps,
 )
+from workflow.settings import Settings
 
 if TYPE_CHECKING:
     from notifications.delivery import Channel
@@ -116,7 +117,7 @@ def sweep(
             transaction = conn.begin()
             try:
                 _due_batch(runtime, conn, now, report, limit=None, dry_run=True)
-                report.digests = _queue_digests(conn, now, report_only=True)
+                report.digests = _queue_digests(conn, now, runtime.settings, report_only=True)
             finally:
                 transaction.rollback()
         report.seconds = time.perf_counter() - started
@@ -137,7 +138,7 @@ def sweep(
         if handled < batch_size:
             break
     with runtime.db.transaction() as conn:
-        report.digests = _queue_digests(conn, now)
+        report.digests = _queue_digests(conn, now, runtime.settings)
     if channel is not None:
         deliver(runtime, channel, report, progress=progress)
     report.seconds = time.perf_counter() - started
@@ -226,7 +227,13 @@ def _decide(runtime: Runtime, step: Step, deadline: Any, model: Any, now: dateti
         except GuardFailed as refusal:
             return decided("skipped", "skipped", "; ".join(refusal.reasons))
         return decided("done", "fired", ", ".join(described) or rule.fires)
-    roles = messages.queue(step, rule.name, rule.recipients, occurrence=deadline.occurrence)
+    roles = messages.queue(
+        step,
+        rule.name,
+        rule.recipients,
+        occurrence=deadline.occurrence,
+        settings=runtime.settings,
+    )
     if not roles:
         return decided("skipped", "skipped", "nobody to send it to")
     step.record(
@@ -241,7 +248,9 @@ def _decide(runtime: Runtime, step: Step, deadline: Any, model: Any, now: dateti
 # -- the admin digest -------------------------------------------------------------------------
 
 
-def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False) -> int:
+def _queue_digests(
+    conn: Connection, now: datetime, settings: Settings, *, report_only: bool = False
+) -> int:
     """Queue this week's digest for each administrator who has something to hear about.
 
     The first sweep of the week checks every administrator and leaves a row for the week as a
@@ -355,7 +364,7 @@ def _queue_digests(conn: Connection, now: datetime, *, report_only: bool = False
                     occurrence=monday.isoformat(),
                     role="admin",
                     recipient=admin,
-                    sender=messages.sender_for(cohorts[0] if cohorts else None),
+                    sender=messages.sender_for(cohorts[0] if cohorts else None, settings),
                     subject=rendered.subject,
                     text=rendered.text,
                     html=rendered.html,
