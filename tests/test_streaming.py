@@ -1,29 +1,32 @@
-"""Large imports are read and written as streams: an import stays all or nothing across its
-chunks, writes what it wrote when everything was held at once, and the memory it takes does
-not grow with the file."""
+"""Large imports and listings are read and written as streams: the output is what it was when
+everything was held at once, an import stays all or nothing across its chunks, and the memory
+they take does not grow with the file or the listing."""
 
 from __future__ import annotations
 
+import contextlib
+import json
 import os
 import signal
 import sqlite3
 import subprocess
 import time
 import tracemalloc
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from datetime import date, datetime
 from pathlib import Path
 from typing import Any
 
 import pytest
-from conftest import START, enrol, make_cohort
+from conftest import START, Cli, enrol, make_cohort
 from procs import lps_command, lps_env
 from sqlalchemy import func, select
 from sqlalchemy.engine import Connection
 
-from workflow import importer
+from workflow import engine, importer
 from workflow.clock import FixedClock
 from workflow.db import Database
-from workflow.engine import Workflow, _insert_participant
+from workflow.engine import StepRequest, Workflow, _insert_participant
 from workflow.errors import ImportRejected
 from workflow.importer import import_participants
 from workflow.migrate import upgrade
@@ -244,3 +247,126 @@ def test_an_import_killed_in_the_middle_leaves_nothing(
         "Dry run: 4000 participant(s) would be enrolled in H1 "
         "(semicolon-separated); nothing was written.\n"
     )
+
+
+# -- participant list --json ------------------------------------------------------------------
+
+
+def as_printed(items: list[Any]) -> str:
+    """What ``--json`` printed when it dumped the whole list at once."""
+
+    def iso(value: Any) -> str:
+        if isinstance(value, datetime | date):
+            return value.isoformat()
+        raise TypeError(type(value).__name__)
+
+    return json.dumps(items, ensure_ascii=False, indent=2, default=iso) + "\n"
+
+
+def varied_cohorts(wf: Workflow, clock: FixedClock) -> None:
+    """Two cohorts: 120 imported participants, and a few walked along the programme by hand
+    (goals, a host, a waiver, a withdrawal), with quotes and newlines in what they typed."""
+    make_cohort(wf, "H1")
+    make_cohort(wf, "H2", jti_link="https://jti.example/h2")
+    import_participants(wf, "H1", csv_file(120))
+    first = enrol(wf, "a@example.dk", "H2", name='Anne "AB" Berg', workplace="Ældrepleje")
+    second = enrol(wf, "b@example.dk", "H2", language="en")
+    third = enrol(wf, "c@example.dk", "H2")
+    wf.advance(
+        first,
+        StepRequest("hold_manager_conversation", goals=("Tydelighed\ni møder", "Autoritet")),
+    )
+    wf.set_host(
+        first, name="Hanne Vært", email="hanne@odense.dk", role="leader", municipality="Odense"
+    )
+    wf.waive(second, "career_visit", "Aftalt med leder")
+    wf.advance(third, StepRequest("withdraw", reason="Nyt job"))
+    clock.set(datetime(2027, 2, 20, 10, 0))  # the manager conversation is now overdue
+
+
+FILTERS = (
+    (),
+    ("--cohort", "H2"),
+    ("--state", "enrolled"),
+    ("--state", "withdrawn"),
+    ("--overdue",),
+    ("--state", "completed"),
+)
+
+
+def test_participant_list_json_prints_what_the_whole_list_printed(
+    lps: Cli, wf: Workflow, clock: FixedClock, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    varied_cohorts(wf, clock)
+    lps.now = "2027-02-20T10:00"
+    monkeypatch.setattr(engine, "_LISTING_BATCH", 7)  # many batches, whatever the backend
+
+    for filters in FILTERS:
+        result = lps("participant", "list", "--json", *filters)
+
+        assert result.exit_code == 0, (filters, result.output)
+        listed = json.loads(result.stdout)
+        options = dict(zip(filters[::2], filters[1::2], strict=False))
+        expected = wf.participants(
+            cohort=options.get("--cohort"),
+            state=options.get("--state"),
+            overdue="--overdue" in filters,
+        )
+        assert result.stdout == as_printed([view.as_json() for view in expected]), filters
+        # Each entry is the participant as `participant show` has them, but for the next due
+        # reminder, which the listing does not look up.
+        assert listed == [{**wf.participant(p["id"]).as_json(), "next_due": None} for p in listed]
+        assert len(listed) == {(): 123, ("--cohort", "H2"): 3, ("--state", "withdrawn"): 1}.get(
+            filters, len(listed)
+        )
+    everyone = lps("participant", "list", "--json").stdout
+    assert len(everyone) > 2 * 65536  # printed in several pieces
+    overdue = json.loads(lps("participant", "list", "--overdue", "--json").stdout)
+    assert len(overdue) == 121 and overdue[0]["overdue"] == ["manager_conversation"]
+    assert lps("participant", "list", "--state", "completed", "--json").stdout == "[]\n"
+
+
+def test_participant_list_json_over_an_unknown_cohort_prints_no_json(lps: Cli) -> None:
+    result = lps("participant", "list", "--cohort", "NOPE", "--json")
+    assert result.exit_code == 1
+    assert result.stdout == ""
+    assert result.stderr == "Error: no cohort with code 'NOPE'; see `lps cohort list`\n"
+
+
+@contextlib.contextmanager
+def stdout_to(path: Path) -> Iterator[None]:
+    with path.open("w", encoding="utf-8") as handle, contextlib.redirect_stdout(handle):
+        yield
+
+
+def test_participant_list_json_holds_a_batch_not_the_listing(
+    sqlite_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from cli.main import cli
+
+    database = Database(sqlite_url)
+    upgrade(database)
+    wf = Workflow(database, clock=FixedClock(START), actor="tester")
+    make_cohort(wf, "H1")
+    make_cohort(wf, "H2")
+    import_participants(wf, "H1", csv_file(150))
+    import_participants(wf, "H2", csv_file(600, first=1000))
+    monkeypatch.setenv("LPS_DATABASE_URL", sqlite_url)
+    monkeypatch.setenv("LPS_NOW", START.isoformat())
+    monkeypatch.setattr(engine, "_LISTING_BATCH", 25)
+    output = tmp_path / "listing.json"
+
+    def listing(code: str) -> Callable[[], None]:
+        def run() -> None:
+            with stdout_to(output):
+                cli.main(["participant", "list", "--cohort", code, "--json"], standalone_mode=False)
+
+        return run
+
+    listing("H1")()  # imports and caches warmed up
+    small = traced_peak(listing("H1"))
+    large = traced_peak(listing("H2"))
+
+    assert len(json.loads(output.read_text(encoding="utf-8"))) == 600
+    assert large < 1.5 * small, f"150 participants: {small:,} bytes; 600: {large:,} bytes"
+    database.dispose()
