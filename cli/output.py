@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import json
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterable, Sequence
 from datetime import date, datetime
 from typing import Any
 
@@ -17,6 +17,31 @@ def is_terminal() -> bool:
 
 def echo_json(data: Any) -> None:
     click.echo(json.dumps(data, ensure_ascii=False, indent=2, default=_default))
+
+
+def echo_json_array(items: Iterable[Any]) -> None:
+    """Print the items as one JSON array, exactly as :func:`echo_json` prints their list, but
+    each item as it comes, so that the whole array is never held."""
+    first = "[\n  "
+    before = first
+    pieces: list[str] = []
+    size = 0
+    for item in items:
+        text = json.dumps(item, ensure_ascii=False, indent=2, default=_default)
+        # Inside a list every line of an item is indented one level more; a newline in a
+        # JSON document is always layout, as strings hold theirs escaped.
+        pieces.append(before + text.replace("\n", "\n  "))
+        before = ",\n  "
+        size += len(text)
+        if size >= _FLUSH_CHARS:
+            click.echo("".join(pieces), nl=False)
+            pieces.clear()
+            size = 0
+    pieces.append("[]" if before is first else "\n]")
+    click.echo("".join(pieces))
+
+
+_FLUSH_CHARS = 1 << 16
 
 
 def _default(value: Any) -> str:

@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 
 from cli.app import App
-from cli.output import echo_json, local, table
+from cli.output import echo_json, echo_json_array, local, table
 
 if TYPE_CHECKING:
     from workflow.engine import ParticipantView
@@ -82,10 +82,12 @@ def add(
 @click.pass_obj
 def list_(app: App, cohort: str | None, state: str | None, overdue: bool, as_json: bool) -> None:
     """Participants, with their state and outstanding obligations."""
-    views = app.workflow().participants(cohort=cohort, state=state, overdue=overdue)
+    workflow = app.workflow()
     if as_json:
-        echo_json([v.as_json() for v in views])
+        streamed = workflow.iter_participants(cohort=cohort, state=state, overdue=overdue)
+        echo_json_array(v.as_json() for v in streamed)
         return
+    views = workflow.participants(cohort=cohort, state=state, overdue=overdue)
     if overdue:
         table(
             ["id", "name", "email", "cohort", "state", "overdue (due)"],

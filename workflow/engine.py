@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable, Sequence
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from datetime import date, datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -47,7 +47,14 @@ from workflow.kernel import (
 )
 from workflow.kernel import change as change_step
 from workflow.machine import attached
-from workflow.queries import LARGEST_ID, cohort_row, email_taken, find_participant, next_due
+from workflow.queries import (
+    LARGEST_ID,
+    cohort_row,
+    cohorts_of,
+    email_taken,
+    find_participant,
+    next_due,
+)
 from workflow.records import (
     AUDIT,
     COHORTS,
@@ -108,6 +115,10 @@ def default_actor() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
+
+
+# Participants read from the database at a time by a listing.
+_LISTING_BATCH = 1000
 
 
 # -- The engine -------------------------------------------------------------------------------
@@ -369,24 +380,48 @@ class Workflow:
     ) -> list[ParticipantView]:
         """Participants, optionally of one cohort or state; ``overdue`` keeps those with an
         overdue obligation, the latest first."""
+        return list(self.iter_participants(cohort=cohort, state=state, overdue=overdue))
+
+    def iter_participants(
+        self,
+        *,
+        cohort: str | None = None,
+        state: str | None = None,
+        overdue: bool = False,
+    ) -> Iterator[ParticipantView]:
+        """:meth:`participants` one at a time, read from the database as they are taken, so
+        that a listing of any size holds a batch of rows rather than all of them (the
+        ``overdue`` listing, sorted by due date, holds the overdue ones)."""
         if state is not None and state not in STATE_NAMES:
             raise InvalidInput(f"unknown state '{state}'; choose one of: {', '.join(STATE_NAMES)}")
+        views = self._stream_participants(cohort, state, overdue)
+        if overdue:
+            return iter(sorted(views, key=lambda v: min(o.due for o in v.overdue)))
+        return views
+
+    def _stream_participants(
+        self, cohort: str | None, state: str | None, overdue: bool
+    ) -> Iterator[ParticipantView]:
         today = self.today()
         with self.db.reading() as conn:
-            query = select(PARTICIPANTS).order_by(PARTICIPANTS.c.id)
+            conditions = []
             if cohort is not None:
-                query = query.where(PARTICIPANTS.c.cohort_id == cohort_row(conn, cohort).id)
+                conditions.append(PARTICIPANTS.c.cohort_id == cohort_row(conn, cohort).id)
             if state is not None:
-                query = query.where(PARTICIPANTS.c.state == state)
+                conditions.append(PARTICIPANTS.c.state == state)
             if overdue:
-                query = query.where(PARTICIPANTS.c.state.not_in(FINAL_STATES))
-            rows = [ParticipantRow.from_row(r) for r in conn.execute(query)]
-            cohorts = load_cohorts(conn, {r.cohort_id for r in rows}) if rows else {}
-        views = [participant_view(r, cohorts[r.cohort_id], None, today) for r in rows]
-        if overdue:
-            views = [v for v in views if v.overdue]
-            views.sort(key=lambda v: min(o.due for o in v.overdue))
-        return views
+                conditions.append(PARTICIPANTS.c.state.not_in(FINAL_STATES))
+            cohorts = cohorts_of(conn, conditions)
+            query = select(PARTICIPANTS).where(*conditions).order_by(PARTICIPANTS.c.id)
+            # Batches from a server-side cursor: the driver never holds the whole result.
+            streamed = conn.execution_options(yield_per=_LISTING_BATCH).execute(query)
+            for r in streamed:
+                row = ParticipantRow.from_row(r)
+                if row.cohort_id not in cohorts:  # a cohort created since the first query
+                    cohorts.update(load_cohorts(conn, {row.cohort_id}))
+                view = participant_view(row, cohorts[row.cohort_id], None, today)
+                if not overdue or view.overdue:
+                    yield view
 
     def set_host(
         self, ref: str | int, *, name: str, email: str, role: str, municipality: str

@@ -1,5 +1,10 @@
 """Enrolling a file of participants at once: every row is checked first, then all are written
-in one transaction, or none are."""
+in one transaction, or none are.
+
+The file is read row by row, in passes, so that a large file is never held as rows: the
+checking pass keeps only each email's line (for the duplicate check), and the writing pass
+enrols the participants chunk by chunk inside the one transaction.
+"""
 
 from __future__ import annotations
 
@@ -7,11 +12,12 @@ import codecs
 import csv
 import io
 import re
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
+from itertools import islice
 from pathlib import Path
-from typing import Any
+from typing import Any, overload
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -33,6 +39,9 @@ from workflow.records import (
 from workflow.validation import LANGUAGES, enrolment_problems, valid_email
 
 _INSERT_PARTICIPANT = PARTICIPANTS.insert()
+# Participants enrolled per batch of writes: their welcome mails, the bulk of what a batch
+# holds, stay a few megabytes.
+CHUNK = 500
 
 
 @dataclass(frozen=True)
@@ -137,7 +146,7 @@ class ImportReport:
     cohort: str
     source: str
     delimiter: str
-    rows: tuple[ImportRow, ...]
+    rows: Sequence[ImportRow]
     ids: tuple[int, ...]
     messages: int
     dry_run: bool
@@ -167,14 +176,64 @@ class ImportReport:
 
 @dataclass(frozen=True)
 class CsvFile:
-    """A decoded CSV file: its delimiter, the header as written per field, and the data rows
-    with the line each starts on."""
+    """A CSV file: its delimiter, the header as written per field, and the data rows with the
+    line each starts on (read from the file afresh on every pass)."""
 
     delimiter: str
     columns: dict[str, str]
     positions: dict[str, int]
     width: int
-    rows: list[tuple[int, list[str]]]
+    rows: Iterable[tuple[int, list[str]]]
+
+
+class _DataRows:
+    """The data rows of a file, parsed again on each iteration rather than kept."""
+
+    def __init__(self, data: bytes, source: str, delimiter: str):
+        self.data, self.source, self.delimiter = data, source, delimiter
+
+    def __iter__(self) -> Iterator[tuple[int, list[str]]]:
+        return islice(_records(self.data, self.source, self.delimiter), 1, None)
+
+
+class ImportedRows(Sequence[ImportRow]):
+    """The participants of a checked file, cleaned as the import enrolled them; read from the
+    file again on each pass, so that a report of 100,000 rows does not hold them."""
+
+    def __init__(self, table: CsvFile, length: int):
+        self.table, self.length = table, length
+
+    def __len__(self) -> int:
+        return self.length
+
+    def __iter__(self) -> Iterator[ImportRow]:
+        return _clean_rows(self.table)
+
+    @overload
+    def __getitem__(self, index: int) -> ImportRow: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> list[ImportRow]: ...
+
+    def __getitem__(self, index: int | slice) -> ImportRow | list[ImportRow]:
+        if isinstance(index, slice):
+            return list(self)[index]
+        position = index + self.length if index < 0 else index
+        if not 0 <= position < self.length:
+            raise IndexError(index)
+        return next(islice(self, position, None))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, Sequence) and not isinstance(other, str):
+            return len(other) == self.length and all(
+                a == b for a, b in zip(self, other, strict=False)
+            )
+        return NotImplemented
+
+    __hash__ = None  # type: ignore[assignment]
+
+    def __repr__(self) -> str:
+        return f"ImportedRows({self.length} rows)"
 
 
 # -- reading ------------------------------------------------------------------------------------
@@ -195,6 +254,31 @@ def decode(data: bytes, source: str) -> str:
         ) from None
 
 
+def _lines(data: bytes, source: str) -> Iterator[str]:
+    """The file's text line by line, each with its line end (as :mod:`csv` wants it), decoded
+    as it is read; refused as :func:`decode` refuses it when it is not UTF-8."""
+    stream = io.TextIOWrapper(io.BytesIO(data), encoding="utf-8-sig", newline="")
+    try:
+        yield from stream
+    except UnicodeDecodeError:
+        decode(data, source)  # raises, saying where the first foreign byte is
+        raise
+
+
+def _head(data: bytes, source: str) -> str:
+    """The text up to the end of its first line that is not blank: all that
+    :func:`sniff_delimiter` looks at."""
+    head: list[str] = []
+    line_start = 0
+    for piece in _lines(data, source):
+        head.append(piece)
+        if piece.endswith("\n"):
+            if "".join(head[line_start:]).strip():
+                break
+            line_start = len(head)
+    return "".join(head)
+
+
 def sniff_delimiter(text: str) -> str:
     """Comma, semicolon or tab: whichever the header line holds most of (comma on a tie)."""
     header = next((line for line in text.split("\n") if line.strip()), "")
@@ -203,39 +287,48 @@ def sniff_delimiter(text: str) -> str:
     return best if counts[best] > counts[","] else ","
 
 
-def read_csv(text: str, source: str) -> CsvFile:
-    """Parse the text into a header and data rows; refuse unknown, repeated or missing
-    columns, naming each."""
+def read_csv(data: bytes, source: str) -> CsvFile:
+    """Read the file's header and make sure every row below it can be read; refuse unknown,
+    repeated or missing columns, naming each. The rows are read again by each pass over
+    :attr:`CsvFile.rows`."""
     empty = InvalidInput(
         f"{source} is empty; the first line must name the columns, e.g. "
         "navn;e-mail;kommune;nærmeste leder;leders e-mail"
     )
-    if not text.strip():
+    delimiter = sniff_delimiter(_head(data, source))
+    records = _records(data, source, delimiter)
+    first = next(records, None)
+    if first is None:  # blanks, or separators and blanks only
         raise empty
-    delimiter = sniff_delimiter(text)
+    header_line, header = first
+    columns, positions, problems = _read_header(header, header_line)
+    # The rest of the file is read before the header is judged: a file that is not UTF-8 or
+    # not CSV further down is refused as such, whatever its header says.
+    rows = sum(1 for _ in records)
+    if problems:
+        raise ImportRejected(problems)
+    if not rows:
+        raise InvalidInput(f"{source} has a header but no participants below it")
+    return CsvFile(delimiter, columns, positions, len(header), _DataRows(data, source, delimiter))
+
+
+def _records(data: bytes, source: str, delimiter: str) -> Iterator[tuple[int, list[str]]]:
+    """Every record that is not blank, with the line it starts on."""
+    lines = _lines(data, source)
     # Strict, so that a stray quote is reported instead of swallowing the rows after it.
-    reader = csv.reader(io.StringIO(text, newline=""), delimiter=delimiter, strict=True)
-    records: list[tuple[int, list[str]]] = []
+    reader = csv.reader(lines, delimiter=delimiter, strict=True)
     end = 0
     try:
         for record in reader:
             if any(cell.strip() for cell in record):
-                records.append((end + 1, record))
+                yield end + 1, record
             end = reader.line_num
     except csv.Error as exc:
+        for _ in lines:  # a byte that is not UTF-8 further down is what to report
+            pass
         raise ImportRejected(
             [InvalidInput(f"the file cannot be read as CSV: {exc}", line=end + 1)]
         ) from None
-    if not records:  # separators and blanks only
-        raise empty
-    header_line, header = records[0]
-    columns, positions, problems = _read_header(header, header_line)
-    if problems:
-        raise ImportRejected(problems)
-    rows = records[1:]
-    if not rows:
-        raise InvalidInput(f"{source} has a header but no participants below it")
-    return CsvFile(delimiter, columns, positions, len(header), rows)
 
 
 def _read_header(
@@ -305,10 +398,10 @@ def check_rows(
     *,
     today: date,
     enrolled: set[str],
-) -> tuple[list[ImportRow], list[InvalidInput]]:
-    """Every row checked against the enrolment rules, the file and the cohort; returns the
-    clean rows and every problem found."""
-    problems: list[InvalidInput] = []
+    problems: list[InvalidInput],
+) -> Iterator[ImportRow]:
+    """Every row checked against the enrolment rules, the file and the cohort, as it is read;
+    yields the clean rows and adds every problem found to ``problems``."""
     cohort_wide = enrolment_problems(
         cohort,
         today=today,
@@ -321,7 +414,6 @@ def check_rows(
     )
     problems += [InvalidInput(problem) for problem in cohort_wide]
     seen: dict[str, int] = {}
-    clean: list[ImportRow] = []
     for line, cells in table.rows:
         row, row_problems = _check_row(table, line, cells)
         if row is not None:
@@ -364,8 +456,16 @@ def check_rows(
         if row_problems:
             problems += row_problems
         elif row is not None:
-            clean.append(row)
-    return clean, problems
+            yield row
+
+
+def _clean_rows(table: CsvFile) -> Iterator[ImportRow]:
+    """The rows of a file :func:`check_rows` found clean, cleaned again as they are read."""
+    for line, cells in table.rows:
+        row, problems = _check_row(table, line, cells)
+        if row is None:  # the file is held as bytes, so a second reading finds the same
+            raise ImportRejected(problems)
+        yield row
 
 
 def _check_row(
@@ -459,52 +559,71 @@ def import_participants(
             data = path.read_bytes()
         except OSError as exc:
             raise InvalidInput(f"cannot read {label}: {exc.strerror or exc}") from None
-    table = read_csv(decode(data, label), label)
+    table = read_csv(data, label)
     now = runtime.now()
     today = runtime.today()
     if dry_run:
         with runtime.db.reading() as conn:
             cohort = cohort_row(conn, code)
-            rows = _checked(conn, table, cohort, today)
+            count = _checked(conn, table, cohort, today)
         if progress:
-            progress(len(rows))
+            progress(count)
         return ImportReport(
-            cohort.code, label, table.delimiter, tuple(rows), (), _WELCOMES * len(rows), True
+            cohort.code,
+            label,
+            table.delimiter,
+            ImportedRows(table, count),
+            (),
+            _WELCOMES * count,
+            True,
         )
+    ids: list[int] = []
+    messages = 0
+    source_name = Path(label).name
     with runtime.db.transaction() as conn:
         cohort = cohort_row(conn, code)
-        rows = _checked(conn, table, cohort, today)
-        participants = _insert_all(conn, cohort, rows, now)
-        steps = []
-        source_name = Path(label).name
-        for row, participant in zip(rows, participants, strict=True):
-            step = Step(participant, cohort, now, runtime.actor)
-            start_path(runtime, step, note=f"imported from {source_name}, line {row.line}")
-            steps.append(step)
+        count = _checked(conn, table, cohort, today)
+        rows = _clean_rows(table)
+        # In chunks, so that only one chunk's rows, audit entries and mails are held at a
+        # time; the transaction around them keeps the import all or nothing.
+        while chunk := list(islice(rows, CHUNK)):
+            participants = _insert_all(conn, cohort, chunk, now)
+            steps = []
+            for row, participant in zip(chunk, participants, strict=True):
+                step = Step(participant, cohort, now, runtime.actor)
+                start_path(runtime, step, note=f"imported from {source_name}, line {row.line}")
+                steps.append(step)
+            write(conn, steps)
+            ids += (p.id for p in participants)
+            messages += sum(len(step.outbox) for step in steps)
             if progress:
-                progress(1)
-        write(conn, steps)
+                progress(len(chunk))
     return ImportReport(
         cohort.code,
         label,
         table.delimiter,
-        tuple(rows),
-        tuple(p.id for p in participants),
-        sum(len(step.outbox) for step in steps),
+        ImportedRows(table, count),
+        tuple(ids),
+        messages,
         False,
     )
 
 
-def _checked(conn: Connection, table: CsvFile, cohort: CohortRow, today: date) -> list[ImportRow]:
+def _checked(conn: Connection, table: CsvFile, cohort: CohortRow, today: date) -> int:
+    """Check the whole file, keeping no more than each email's line; returns the number of
+    rows, or raises :class:`ImportRejected` with every problem found."""
     enrolled = set(
         conn.execute(
             select(PARTICIPANTS.c.email).where(PARTICIPANTS.c.cohort_id == cohort.id)
         ).scalars()
     )
-    rows, problems = check_rows(table, cohort, today=today, enrolled=enrolled)
+    problems: list[InvalidInput] = []
+    count = sum(
+        1 for _ in check_rows(table, cohort, today=today, enrolled=enrolled, problems=problems)
+    )
     if problems:
         raise ImportRejected(problems)
-    return rows
+    return count
 
 
 def _insert_all(
@@ -543,7 +662,8 @@ def _insert_all(
         email: participant_id
         for email, participant_id in conn.execute(
             select(PARTICIPANTS.c.email, PARTICIPANTS.c.id).where(
-                PARTICIPANTS.c.cohort_id == cohort.id
+                PARTICIPANTS.c.cohort_id == cohort.id,
+                PARTICIPANTS.c.email.in_([row["email"] for row in values]),
             )
         )
     }

@@ -4,6 +4,7 @@ participant's next deadline."""
 from __future__ import annotations
 
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
@@ -22,6 +23,7 @@ from workflow.records import (
 __all__ = [
     "LARGEST_ID",
     "cohort_row",
+    "cohorts_of",
     "email_taken",
     "find_participant",
     "next_due",
@@ -87,6 +89,13 @@ def next_due(conn: Connection, participant_id: int) -> tuple[str, datetime] | No
         .limit(1)
     ).first()
     return (row.rule, row.due_at) if row else None
+
+
+def cohorts_of(conn: Connection, conditions: list[Any]) -> dict[int, CohortRow]:
+    """The cohorts of the participants that ``conditions`` select."""
+    ids = select(PARTICIPANTS.c.cohort_id).where(*conditions).distinct()
+    rows = conn.execute(select(COHORTS).where(COHORTS.c.id.in_(ids))).all()
+    return {row.id: CohortRow.from_row(row) for row in rows}
 
 
 def participant_and_cohort(conn: Connection, ref: str | int) -> tuple[ParticipantRow, CohortRow]:
