@@ -1,4 +1,5 @@
-"""Every file lps writes is whole or not written: ``.eml`` messages on a full mail folder.
+"""Every file lps writes is whole or not written: ``.eml`` messages on a full mail folder, the
+``--output`` files of the commands, and standard output on a full device or a closed pipe.
 
 The full disks are real: a 64 KiB tmpfs (mounting needs root; skipped where it is refused),
 ``/dev/full``, and a file size limit that cuts a write short."""
@@ -18,14 +19,17 @@ from email import message_from_bytes
 from pathlib import Path
 
 import pytest
-from conftest import START, enrol, make_cohort
-from procs import REPO
+from conftest import START, Cli, enrol, make_cohort
+from procs import REPO, lps_command, lps_env
 from sqlalchemy import select
+from test_certificate import certify
 
 from notifications.delivery import EmlChannel
 from notifications.files import write_file
 from workflow.clock import FixedClock
+from workflow.db import Database
 from workflow.engine import Workflow
+from workflow.migrate import upgrade
 from workflow.records import OUTBOX
 
 NO_SPACE = os.strerror(errno.ENOSPC)
@@ -199,3 +203,132 @@ def test_a_sweep_on_a_full_mail_folder_sends_nothing_cut_off_and_retries(
         assert [part.get_filename() for part in parsed.walk() if part.get_filename()] == [
             "leder-paa-spring.ics"
         ]
+
+
+# -- --output files --------------------------------------------------------------------------
+
+
+def test_output_to_a_full_device_is_one_line_and_the_device_stays(wf: Workflow, lps: Cli) -> None:
+    make_cohort(wf, "F27")
+    for command in (
+        ("report", "F27", "--output", "/dev/full"),
+        ("calendar", "F27", "--output", "/dev/full"),
+    ):
+        result = lps(*command)
+        assert (result.exit_code, result.output) == (
+            1,
+            f"Error: cannot write /dev/full: {NO_SPACE}\n",
+        ), command
+    assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+def test_output_into_a_missing_folder_or_with_no_name_is_one_line(
+    wf: Workflow, lps: Cli, tmp_path: Path
+) -> None:
+    make_cohort(wf, "F27")
+    target = tmp_path / "nowhere" / "report.html"
+    result = lps("report", "F27", "--output", str(target))
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: cannot write {target}: the folder {target.parent} does not exist\n",
+    )
+    assert not target.parent.exists()
+
+    for command in (("report", "F27"), ("calendar", "F27")):
+        result = lps(*command, "--output", "")
+        assert result.exit_code == 2, result.output
+        assert result.output.splitlines()[-1] == (
+            "Error: Invalid value for '--output': the file name is empty; "
+            "give one, e.g. --output FILE"
+        )
+        assert "Traceback" not in result.output
+
+
+def test_a_report_on_a_full_disk_keeps_the_good_file(
+    wf: Workflow, lps: Cli, small_disk: Path
+) -> None:
+    make_cohort(wf, "F27")
+    enrol(wf, cohort="F27")
+    target = small_disk / "existing.html"
+    assert lps("report", "F27", "--output", str(target)).exit_code == 0
+    good = target.read_bytes()
+    # A second participant makes the new report longer than the room the old one takes.
+    enrol(wf, cohort="F27", email="birthe@example.dk", name="Birthe Ågård")
+    _fill(small_disk)
+
+    result = lps("report", "F27", "--output", str(target))
+
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: cannot write {target}: {NO_SPACE}; the file there was left as it was\n",
+    )
+    assert target.read_bytes() == good
+    assert listing(small_disk) == ["existing.html", "filler"]
+
+
+def test_a_certificate_on_a_full_disk_leaves_no_empty_file(
+    wf: Workflow, clock: FixedClock, lps: Cli, small_disk: Path
+) -> None:
+    make_cohort(wf, "F27")
+    pid = enrol(wf, cohort="F27", email="nguyen@example.dk")
+    certify(wf, clock, pid)
+    _fill(small_disk)
+    target = small_disk / "bevis.pdf"
+
+    result = lps("certificate", str(pid), "--output", str(target))
+
+    assert (result.exit_code, result.output) == (
+        1,
+        f"Error: cannot write {target}: {NO_SPACE}\n",
+    )
+    assert listing(small_disk) == ["filler"]
+
+
+# -- standard output -------------------------------------------------------------------------
+
+
+@pytest.fixture
+def cohort_db(sqlite_url: str) -> str:
+    database = Database(sqlite_url)
+    upgrade(database)
+    make_cohort(Workflow(database, clock=FixedClock(START), actor="tester"), "F27")
+    database.dispose()
+    return sqlite_url
+
+
+@pytest.mark.parametrize("command", [("report", "F27"), ("diagram",), ("cohort", "list")])
+def test_a_full_standard_output_is_one_line(
+    cohort_db: str, tmp_path: Path, command: tuple[str, ...]
+) -> None:
+    with open("/dev/full", "w") as full:
+        done = subprocess.run(
+            lps_command(*command),
+            env=lps_env(cohort_db, START.isoformat()),
+            cwd=tmp_path,
+            stdout=full,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (
+        1,
+        f"Error: cannot write to standard output: {NO_SPACE}\n",
+    )
+
+
+def test_a_closed_pipe_on_standard_output_ends_quietly(cohort_db: str, tmp_path: Path) -> None:
+    reader, writer = os.pipe()
+    os.close(reader)
+    try:
+        done = subprocess.run(
+            lps_command("report", "F27"),
+            env=lps_env(cohort_db, START.isoformat()),
+            cwd=tmp_path,
+            stdout=writer,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(writer)
+    assert (done.returncode, done.stderr) == (1, "")
