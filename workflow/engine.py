@@ -66,6 +66,7 @@ from workflow.records import (
 
 if TYPE_CHECKING:
     from notifications.delivery import Channel
+    from workflow.certificate import Unprintable
     from workflow.sweep import SweepReport
 
 EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
@@ -1087,30 +1088,36 @@ def _apply(
 
 
 def _attachment_for(step: Step, rule: str) -> Callable[[str], tuple[str, str, bytes] | None] | None:
-    """The file a step's mail carries: the teaching days with the welcome mail, the
-    certificate (kursusbevis) with the certificate mail."""
+    """The file a step's mail carries: the teaching days with the welcome mail (the
+    certificate mail's PDF comes from :func:`_certificate_attachment`)."""
     if rule == "welcome":
         from workflow.calendars import teaching_days_attachment
 
         return lambda language: teaching_days_attachment(step.cohort, language)
-    if rule == "certificate" and step.facts.certified is not None:
-        from workflow.certificate import PDF_TYPE, file_name, render_certificate
-
-        issued = step.facts.certified
-        try:
-            pdf = render_certificate(
-                step.row.name,
-                step.row.municipality,
-                step.cohort.name,
-                step.cohort.code,
-                list(step.cohort.days),
-                issued,
-                messages.certificate_code(step.row.id, issued),
-            )
-        except InvalidInput:
-            return None  # a letter no shipped font can draw: the mail goes without the PDF
-        return lambda language: (file_name(step.row.id), PDF_TYPE, pdf)
     return None
+
+
+def _certificate_attachment(
+    step: Step,
+) -> tuple[Callable[[str], tuple[str, str, bytes] | None] | None, Unprintable | None]:
+    """The certificate (kursusbevis) PDF for the certificate mail, or why it cannot be made."""
+    from workflow.certificate import PDF_TYPE, Unprintable, file_name, render_certificate
+
+    issued = step.facts.certified
+    assert issued is not None
+    try:
+        pdf = render_certificate(
+            step.row.name,
+            step.row.municipality,
+            step.cohort.name,
+            step.cohort.code,
+            list(step.cohort.days),
+            issued,
+            messages.certificate_code(step.row.id, issued),
+        )
+    except Unprintable as refused:
+        return None, refused
+    return (lambda language: (file_name(step.row.id), PDF_TYPE, pdf)), None
 
 
 def _notify_step(step: Step, trigger: str, args: StepArgs) -> tuple[list[str], list[str]]:
@@ -1121,18 +1128,32 @@ def _notify_step(step: Step, trigger: str, args: StepArgs) -> tuple[list[str], l
         if not notice.when(args):
             continue
         occurrence = len(step.facts.days) if notice.rule == "absence_notice" else 0
-        extras = {"reason": args.reason or ""} if notice.rule == "withdrawal_notice" else None
+        extras: dict[str, Any] | None = (
+            {"reason": args.reason or ""} if notice.rule == "withdrawal_notice" else None
+        )
+        attachment = _attachment_for(step, notice.rule)
+        unprintable: Unprintable | None = None
+        if notice.rule == "certificate" and step.facts.certified is not None:
+            attachment, unprintable = _certificate_attachment(step)
+            if unprintable is not None:
+                # The mail must not claim a PDF it lacks: it says so, and the office is told.
+                extras = {"certificate_missing": unprintable.letters}
         roles = messages.queue(
             step,
             notice.rule,
             notice.recipients,
             occurrence=occurrence,
             extras=extras,
-            attachment=_attachment_for(step, notice.rule),
+            attachment=attachment,
         )
         if roles:
             rules.append(notice.rule)
-            described.append(f"{notice.rule} → {', '.join(roles)}")
+            missing = f" without the PDF: {unprintable}" if unprintable is not None else ""
+            described.append(f"{notice.rule} → {', '.join(roles)}{missing}")
+        if unprintable is not None and messages.queue(step, notice.rule, ("admin",), extras=extras):
+            described.append(
+                f"{notice.rule} → admin: the certificate PDF is missing; make it another way"
+            )
     return rules, described
 
 
