@@ -10,11 +10,14 @@ from __future__ import annotations
 
 import errno
 import os
+import re
 import stat
 import uuid
 from pathlib import Path
 
 __all__ = ["temporary_name", "write_all", "write_file"]
+
+_DESCRIPTOR = re.compile(r"/(?:dev/std(out|err)|dev/fd/(\d+)|proc/self/fd/(\d+))")
 
 
 def write_all(descriptor: int, data: bytes) -> None:
@@ -43,10 +46,22 @@ def write_file(target: Path | str, data: bytes, *, fsync: bool = True) -> None:
     The data is written to a temporary file in the same folder (kept with the mode of the file
     it replaces), optionally ``fsync``-ed with its folder, and renamed over ``target``; on any
     failure the temporary file is removed. A symbolic link is followed, so the link stays. A
-    target that is not a regular file (``/dev/stdout``, ``/dev/full``, a pipe) is written to
-    directly, as a device node must never be replaced by a file.
+    target that is not a regular file (``/dev/full``, a pipe) or is under ``/dev`` or
+    ``/proc`` is written to directly, as a device node must never be replaced by a file;
+    ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` are written to that descriptor.
     """
     path = Path(target)
+    absolute = os.path.abspath(path)
+    alias = _DESCRIPTOR.fullmatch(absolute)
+    if alias:
+        # /dev/stdout and the like stand for a descriptor this process holds: reopening what
+        # they point to would write over the output from its start, renaming would lose it.
+        number = alias.group(2) or alias.group(3)
+        write_all(int(number) if number else 1 if alias.group(1) == "out" else 2, data)
+        return
+    if absolute.startswith(("/dev/", "/proc/")):
+        _write_through(path, data)
+        return
     try:
         status = path.lstat()
         if stat.S_ISLNK(status.st_mode):
@@ -57,11 +72,7 @@ def write_file(target: Path | str, data: bytes, *, fsync: bool = True) -> None:
     if status is not None and stat.S_ISDIR(status.st_mode):
         raise IsADirectoryError(errno.EISDIR, os.strerror(errno.EISDIR), str(target))
     if status is not None and not stat.S_ISREG(status.st_mode):
-        descriptor = os.open(path, os.O_WRONLY)
-        try:
-            write_all(descriptor, data)
-        finally:
-            os.close(descriptor)
+        _write_through(path, data)
         return
     temporary = temporary_name(path)
     mode = stat.S_IMODE(status.st_mode) if status is not None else 0o666
@@ -81,6 +92,14 @@ def write_file(target: Path | str, data: bytes, *, fsync: bool = True) -> None:
         raise
     if fsync:
         _sync_folder(path.parent)
+
+
+def _write_through(path: Path, data: bytes) -> None:
+    descriptor = os.open(path, os.O_WRONLY)
+    try:
+        write_all(descriptor, data)
+    finally:
+        os.close(descriptor)
 
 
 def _sync_folder(folder: Path) -> None:

@@ -284,6 +284,24 @@ def test_a_certificate_on_a_full_disk_leaves_no_empty_file(
     assert listing(small_disk) == ["filler"]
 
 
+def test_output_to_dev_stdout_goes_to_standard_output(cohort_db: str, tmp_path: Path) -> None:
+    captured = tmp_path / "captured.ics"
+    with captured.open("wb") as stdout:
+        done = subprocess.run(
+            lps_command("calendar", "F27", "--output", "/dev/stdout"),
+            env=lps_env(cohort_db, START.isoformat()),
+            cwd=tmp_path,
+            stdout=stdout,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    assert (done.returncode, done.stderr) == (0, "")
+    text = captured.read_bytes().decode("utf-8")
+    assert text.startswith("BEGIN:VCALENDAR")
+    assert text.endswith("END:VCALENDAR\r\nWrote 5 events to /dev/stdout\n")
+
+
 # -- standard output -------------------------------------------------------------------------
 
 
