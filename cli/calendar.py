@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from cli.app import App
+from cli.output import write_output
+from cli.params import OUTPUT_FILE
 
 
 @click.command()
@@ -18,7 +20,7 @@ from cli.app import App
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=OUTPUT_FILE,
     help="Write the .ics file here instead of to standard output.",
 )
 @click.pass_obj
@@ -32,6 +34,6 @@ def calendar(app: App, code: str, participant: str | None, output: Path | None) 
     if output is None:
         click.echo(data, nl=False)
         return
-    output.write_bytes(data)
+    write_output(output, data)
     events = data.count(b"BEGIN:VEVENT")
     click.echo(f"Wrote {events} events to {output}")

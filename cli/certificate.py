@@ -7,7 +7,8 @@ from pathlib import Path
 import click
 
 from cli.app import App
-from cli.output import echo_json
+from cli.output import echo_json, write_output
+from cli.params import OUTPUT_FILE
 
 
 class _ParticipantByDefault(click.Group):
@@ -40,7 +41,7 @@ def certificate() -> None:
 @click.option(
     "--output",
     "-o",
-    type=click.Path(dir_okay=False, path_type=Path),
+    type=OUTPUT_FILE,
     help="Where to write the PDF (default: kursusbevis-<id>.pdf in this folder).",
 )
 @click.pass_obj
@@ -48,10 +49,7 @@ def pdf(app: App, participant: str, output: Path | None) -> None:
     """Write PARTICIPANT's certificate as PDF, once it is issued."""
     name, content = app.workflow().certificate(participant)
     target = output or Path(name)
-    try:
-        target.write_bytes(content)
-    except OSError as exc:
-        raise click.ClickException(f"cannot write {target}: {exc.strerror or exc}") from None
+    write_output(target, content)
     click.echo(f"Certificate written to {target}")
 
 

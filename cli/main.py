@@ -6,9 +6,12 @@ imported when that command runs, so ``lps --help`` stays instant.
 
 from __future__ import annotations
 
+import errno
 import importlib
+import io
+import os
 import sys
-from typing import Any
+from typing import Any, NoReturn
 
 import click
 
@@ -90,6 +93,21 @@ class LazyGroup(click.Group):
             with formatter.section("Commands"):
                 formatter.write_dl(rows)
 
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the command; a standard output that cannot take what is written (a full disk,
+        a closed pipe) ends it with one line instead of a traceback."""
+        try:
+            result = super().main(*args, **kwargs)
+        except OSError as exc:
+            if not _writing_to_stdout(exc):
+                raise
+            _stdout_failed(exc)
+        except SystemExit:
+            _flush_stdout()
+            raise
+        _flush_stdout()
+        return result
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
@@ -100,6 +118,44 @@ class LazyGroup(click.Group):
             if translated is None:
                 raise
             raise translated from None
+
+
+def _writing_to_stdout(exc: OSError) -> bool:
+    """Whether ``exc`` came from echoing to standard output (not to a file, not to stderr)."""
+    trace = exc.__traceback__
+    while trace is not None and trace.tb_next is not None:
+        trace = trace.tb_next
+    if trace is None:
+        return False
+    frame = trace.tb_frame
+    return (
+        frame.f_code.co_name == "echo"
+        and frame.f_globals.get("__name__") == "click.utils"
+        and not frame.f_locals.get("err")
+    )
+
+
+def _flush_stdout() -> None:
+    try:
+        sys.stdout.flush()
+    except OSError as exc:
+        _stdout_failed(exc)
+
+
+def _stdout_failed(exc: OSError) -> NoReturn:
+    """One line for a standard output that refused the output, then exit 1. A closed pipe
+    is the reader's choice (`lps ... | head`) and ends quietly."""
+    # What is left for standard output goes nowhere, so that the interpreter's own flush at
+    # exit does not fail again with a traceback.
+    try:
+        descriptor = os.open(os.devnull, os.O_WRONLY)
+        os.dup2(descriptor, sys.stdout.fileno())
+        os.close(descriptor)
+    except (OSError, ValueError, io.UnsupportedOperation):
+        pass
+    if exc.errno != errno.EPIPE:
+        click.echo(f"Error: cannot write to standard output: {exc.strerror or exc}", err=True)
+    sys.exit(1)
 
 
 @click.group(

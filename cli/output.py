@@ -2,10 +2,12 @@
 
 from __future__ import annotations
 
+import errno
 import json
 import sys
 from collections.abc import Iterable, Sequence
 from datetime import date, datetime
+from pathlib import Path
 from typing import Any
 
 import click
@@ -42,6 +44,28 @@ def echo_json_array(items: Iterable[Any]) -> None:
 
 
 _FLUSH_CHARS = 1 << 16
+
+
+def write_output(target: Path, data: bytes) -> None:
+    """Write ``data`` to the file ``target`` whole, or leave what is there and fail with one
+    line naming the file and the reason (a missing folder, a full disk)."""
+    from workflow.files import write_file
+
+    try:
+        write_file(target, data)
+    except OSError as exc:
+        raise click.ClickException(f"cannot write {target}: {_why(target, exc)}") from None
+
+
+def _why(target: Path, exc: OSError) -> str:
+    if exc.errno == errno.ENOENT and not target.parent.is_dir():
+        return f"the folder {target.parent} does not exist"
+    if exc.errno == errno.EISDIR:
+        return "it is a folder; give a file name"
+    reason = exc.strerror or str(exc)
+    if target.is_file():
+        return f"{reason}; the file there was left as it was"
+    return reason
 
 
 def _default(value: Any) -> str:

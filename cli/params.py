@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import re
 from datetime import date
+from pathlib import Path
 from typing import Any
 
 import click
@@ -53,5 +54,18 @@ class DateListType(click.ParamType):
         return dates
 
 
+class OutputFileType(click.Path):
+    """A file to write (``--output FILE``): not empty, not an existing folder."""
+
+    def __init__(self) -> None:
+        super().__init__(dir_okay=False, path_type=Path)
+
+    def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> Any:
+        if isinstance(value, str) and not value.strip():
+            self.fail("the file name is empty; give one, e.g. --output FILE", param, ctx)
+        return super().convert(value, param, ctx)
+
+
 DATE = DateType()
 DATE_LIST = DateListType()
+OUTPUT_FILE = OutputFileType()

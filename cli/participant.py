@@ -232,3 +232,5 @@ def erase(app: App, participant: str, reason: str, as_json: bool) -> None:
         f"{erasure.cohort}): now '{erasure.as_json()['name']}'; {erasure.notes_cleared} audit "
         f"note(s) and {erasure.messages_cleared} message(s) cleared."
     )
+    for line in erasure.mail.lines():
+        click.echo(line)

@@ -57,3 +57,5 @@ def purge(app: App, before: date, reason: str | None, dry_run: bool, as_json: bo
     click.echo(
         f"Erased {len(report.erased)} participant(s) whose path ended before {before.isoformat()}."
     )
+    for line in report.mail.lines():
+        click.echo(line)

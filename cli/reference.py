@@ -12,6 +12,7 @@ from pathlib import Path
 import click
 
 from cli.main import cli
+from workflow.files import write_file
 
 START = "<!-- cli-reference:start -->"
 END = "<!-- cli-reference:end -->"
@@ -54,6 +55,6 @@ def rewrite(readme: str) -> str:
 if __name__ == "__main__":
     if len(sys.argv) == 3 and sys.argv[1] == "--write":
         target = Path(sys.argv[2])
-        target.write_text(rewrite(target.read_text(encoding="utf-8")), encoding="utf-8")
+        write_file(target, rewrite(target.read_text(encoding="utf-8")).encode("utf-8"))
     else:
         print(reference())

@@ -7,6 +7,8 @@ from pathlib import Path
 import click
 
 from cli.app import App
+from cli.output import write_output
+from cli.params import OUTPUT_FILE
 
 
 @click.command()
@@ -22,7 +24,7 @@ from cli.app import App
 )
 @click.option(
     "--output",
-    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    type=OUTPUT_FILE,
     help="Write the report here instead of to standard output.",
 )
 @click.pass_obj
@@ -34,5 +36,5 @@ def report(app: App, code: str, fmt: str, output: Path | None) -> None:
     if output is None:
         click.echo(data, nl=False)
         return
-    output.write_bytes(data)
+    write_output(output, data)
     click.echo(f"Wrote the {fmt} report of cohort {result.cohort.code} to {output}")

@@ -31,6 +31,7 @@ from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
 from notifications.errors import DeliveryError
+from notifications.files import write_file
 from notifications.mail import Attachment, OutgoingMail
 from notifications.wire import DEFAULT_DOMAIN, Composed, compose, key_digest, message_id_for
 
@@ -457,10 +458,11 @@ class EmlChannel:
 
     The name depends only on the rule and the key (the ``X-LPS-Rule`` and
     ``X-LPS-Key`` headers), so sending the same mail again replaces its file
-    instead of adding one.  Files are written to a temporary name and renamed,
-    so readers never see half a message.  They are made durable together by
-    :meth:`flush` (and :meth:`close`): one sync for a batch instead of one
-    ``fsync`` a file.  The directory is created on the first send.
+    instead of adding one.  Files are written whole to a temporary name and renamed,
+    so readers never see half a message and a full disk is an error, not a cut-off
+    file.  They are made durable together by :meth:`flush` (and :meth:`close`): one
+    sync for a batch instead of one ``fsync`` a file.  The directory is created on the
+    first send.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -483,30 +485,25 @@ class EmlChannel:
             rule = _decoded(message, "X-LPS-Rule")
         if not key:
             raise ValueError("message has neither an X-LPS-Key nor a Message-ID header")
+        return self.path_for_key(rule, key)
+
+    def path_for_key(self, rule: str, key: str) -> Path:
+        """The file a message with this rule and key (an outbox row's) is written to."""
         return self.directory / f"{_file_safe(rule)}-{key_digest(key)[:16]}.eml"
 
     def send(self, message: Composed | Message) -> None:
-        """Write ``message`` atomically; raise :class:`DeliveryError` if that fails."""
+        """Write ``message`` whole, through a temporary file renamed into place; raise
+        :class:`DeliveryError` if that fails (a full disk included), leaving no file."""
         mail = as_composed(message)
         try:
             path = self.path_for(mail)
         except ValueError as exc:
             raise DeliveryError(f"cannot name the .eml file: {exc}", transient=False) from exc
-        temporary = path.with_name(f".{path.name}.{os.getpid()}.tmp")
         try:
             if not self._made_directory:
                 self.directory.mkdir(parents=True, exist_ok=True)
                 self._made_directory = True
-            try:
-                descriptor = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o644)
-                try:
-                    os.write(descriptor, mail.data)
-                finally:
-                    os.close(descriptor)
-                os.replace(temporary, path)
-            except BaseException:
-                temporary.unlink(missing_ok=True)
-                raise
+            write_file(path, mail.data, fsync=False)
         except OSError as exc:
             raise DeliveryError(
                 f"cannot write {path}: {exc.strerror or exc}",

@@ -18,6 +18,7 @@ from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import Workflow
 from workflow.migrate import upgrade
+from workflow.settings import Settings
 
 POSTGRES_URL = os.environ.get("LPS_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/test")
 _postgres_state: dict[str, str | None] = {}
@@ -102,8 +103,10 @@ def clock() -> FixedClock:
 
 
 @pytest.fixture
-def wf(database: Database, clock: FixedClock) -> Workflow:
-    return Workflow(database, clock=clock, actor="tester")
+def wf(database: Database, clock: FixedClock, tmp_path: Path) -> Workflow:
+    """The engine as a script would use it, its mail folder the test's own."""
+    settings = Settings(mail_dir=tmp_path / "mail")
+    return Workflow(database, clock=clock, actor="tester", settings=settings)
 
 
 def make_cohort(wf: Workflow, code: str = "H1", days: tuple[date, ...] = DAYS, **kw: Any) -> str:

@@ -62,6 +62,14 @@ def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
     return datetime(day.year, day.month, day.day, hour, minute)
 
 
+@pytest.fixture(autouse=True)
+def mail_folder(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
+    """Erasure reaches the configured mail folder: the test's own, never one in the cwd."""
+    monkeypatch.setenv("LPS_MAIL_DIR", str(tmp_path / "mail"))
+    monkeypatch.delenv("LPS_SMTP_URL", raising=False)
+    return tmp_path / "mail"
+
+
 @dataclass
 class Journey:
     """A cohort in which Søren completes the programme, Birthe withdraws after showing up in
@@ -461,7 +469,9 @@ def test_cli_purge_dry_run_then_real(cli: Cli, journey: Journey) -> None:
 
     real = cli("purge", "--completed-before", "2027-06-01")
     assert real.exit_code == 0, real.output
-    assert real.output == "Erased 2 participant(s) whose path ended before 2027-06-01.\n"
+    first, removed = real.output.splitlines()
+    assert first == "Erased 2 participant(s) whose path ended before 2027-06-01."
+    assert removed.startswith("Removed ") and removed.endswith("of other people's that named them.")
     again = cli("purge", "--completed-before", "2027-06-01")
     assert again.output == "Erased 0 participant(s) whose path ended before 2027-06-01.\n"
     assert cli("audit", "verify").exit_code == 0

@@ -21,7 +21,7 @@ from typing import Any
 from notifications.dates import format_date
 from states.programme import DAY_THEMES, LOCAL_TZ
 from workflow.errors import GuardFailed, InvalidInput, NotFound
-from workflow.kernel import Runtime
+from workflow.kernel import AttachmentUnavailable, Runtime
 from workflow.messages import certificate_code
 from workflow.queries import participant_and_cohort
 from workflow.records import Step
@@ -35,6 +35,15 @@ _MUTED = (96, 103, 112)
 _ACCENT = (31, 95, 168)
 _PAGE_WIDTH = 210.0
 _MARGIN = 22.0
+
+
+class Unprintable(InvalidInput):
+    """A certificate refused because its texts hold letters the font cannot draw; ``letters``
+    names them, e.g. ``"中 (U+4E2D), 文 (U+6587)"``."""
+
+    def __init__(self, message: str, letters: str):
+        super().__init__(message)
+        self.letters = letters
 
 
 @dataclass(frozen=True)
@@ -100,9 +109,15 @@ def _drawable() -> frozenset[int]:
     return covered or frozenset()
 
 
+# Latin letters up to Latin Extended-B are all in the font: most names need no font look-up.
+_SURELY_DRAWABLE = re.compile(r"[\u0020-\u024f]*")
+
+
 def unprintable(text: str) -> list[str]:
     """The characters of ``text`` (after NFC normalisation) that the certificate's font cannot
     draw, in order of appearance; whitespace is not counted."""
+    if _SURELY_DRAWABLE.fullmatch(text):
+        return []
     drawable = _drawable()
     missing = (
         char
@@ -110,6 +125,10 @@ def unprintable(text: str) -> list[str]:
         if not char.isspace() and ord(char) not in drawable
     )
     return list(dict.fromkeys(missing))
+
+
+def _letters(chars: list[str]) -> str:
+    return ", ".join(f"{char} (U+{ord(char):04X})" for char in chars)
 
 
 def render_certificate(
@@ -123,7 +142,7 @@ def render_certificate(
 ) -> bytes:
     """The certificate as PDF bytes. The same input always gives the same bytes.
 
-    Raises :class:`InvalidInput` when a text holds a letter the font cannot draw, rather than
+    Raises :class:`Unprintable` when a text holds a letter the font cannot draw, rather than
     issue a certificate with the letter left out."""
     from fpdf import FPDF
 
@@ -136,9 +155,10 @@ def render_certificate(
     )
     missing = unprintable(" ".join((name, municipality, cohort_name, cohort_code, code)))
     if missing:
-        letters = ", ".join(f"{char} (U+{ord(char):04X})" for char in missing)
-        raise InvalidInput(
-            f"the certificate for {name} cannot be printed: its font has no letter for {letters}"
+        letters = _letters(missing)
+        raise Unprintable(
+            f"the certificate for {name} cannot be printed: its font has no letter for {letters}",
+            letters,
         )
     regular, bold = font_files()
     pdf = FPDF(orientation="portrait", unit="mm", format="A4")
@@ -316,6 +336,8 @@ def certificate_maker(
             issued,
             certificate_code(step.row.id, issued, secret=settings.certificate_secret),
         )
-    except InvalidInput:
-        return None  # a letter no shipped font can draw: the mail goes without the PDF
+    except Unprintable as refused:
+        raise AttachmentUnavailable(
+            str(refused), what="the certificate PDF", missing=refused.letters
+        ) from None
     return lambda language: (file_name(step.row.id), PDF_TYPE, pdf)

@@ -715,11 +715,14 @@ class Workflow:
 
         return export_participant(self.runtime, ref)
 
-    def erase_participant(self, ref: str | int, reason: str) -> Erasure:
-        """Erase a participant's personal data, keeping the audit trail's shape."""
+    def erase_participant(
+        self, ref: str | int, reason: str, *, channel: Channel | None = None
+    ) -> Erasure:
+        """Erase a participant's personal data, keeping the audit trail's shape, and their
+        copies in the mail folder of ``channel`` (by default the configured one)."""
         from workflow.privacy import erase_participant
 
-        return erase_participant(self.runtime, ref, reason)
+        return erase_participant(self.runtime, ref, reason, channel=channel)
 
     def purge_candidates(self, before: date) -> list[PurgeCandidate]:
         """Participants whose path ended before ``before`` and who are not yet erased."""
@@ -734,11 +737,19 @@ class Workflow:
         dry_run: bool = False,
         reason: str | None = None,
         progress: Callable[[int], None] | None = None,
+        channel: Channel | None = None,
     ) -> PurgeReport:
-        """Erase everyone whose path ended before ``before``."""
+        """Erase everyone whose path ended before ``before``, as :meth:`erase_participant`."""
         from workflow.privacy import purge
 
-        return purge(self.runtime, before, dry_run=dry_run, reason=reason, progress=progress)
+        return purge(
+            self.runtime,
+            before,
+            dry_run=dry_run,
+            reason=reason,
+            progress=progress,
+            channel=channel,
+        )
 
     # -- groups, calendars, certificates, reports ---------------------------------------------
 

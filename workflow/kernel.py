@@ -32,7 +32,7 @@ from states.rules import cohort_deadlines, deadlines_after
 from workflow import messages
 from workflow.clock import Clock
 from workflow.db import Database
-from workflow.errors import ConcurrentChange, GuardFailed
+from workflow.errors import ConcurrentChange, GuardFailed, LpsError
 from workflow.machine import StepModel, attached
 from workflow.queries import cohort_row, email_taken, find_participant
 from workflow.records import (
@@ -51,6 +51,7 @@ from workflow.views import StepResult, audit_view, participant_view
 __all__ = [
     "Attachment",
     "AttachmentMaker",
+    "AttachmentUnavailable",
     "Runtime",
     "StepRequest",
     "change",
@@ -65,7 +66,20 @@ __all__ = [
 
 # (file name, MIME type, bytes) of a file a message carries, made for one language.
 Attachment = tuple[str, str, bytes]
-# Makes the file a step's message carries, or ``None`` when there is none to make.
+
+
+class AttachmentUnavailable(LpsError):
+    """The file a message should carry cannot be made: ``what`` names the file ("the
+    certificate PDF"), ``missing`` what is lacking (the letters its font cannot draw)."""
+
+    def __init__(self, message: str, *, what: str, missing: str):
+        super().__init__(message)
+        self.what = what
+        self.missing = missing
+
+
+# Makes the file a step's message carries, or ``None`` when there is none to make; raises
+# :class:`AttachmentUnavailable` when it should exist but cannot be made.
 AttachmentMaker = Callable[[Step, Settings], Callable[[str], Attachment | None] | None]
 
 
@@ -338,23 +352,47 @@ def _apply(
 def _notify_step(
     runtime: Runtime, step: Step, trigger: str, args: StepArgs
 ) -> tuple[list[str], list[str]]:
-    """Queue the notifications a step sends; returns (rule names, descriptions)."""
+    """Queue the notifications a step sends; returns (rule names, descriptions).
+
+    A message whose file cannot be made goes without it and says so (the templates see
+    ``attachment_missing``), and the cohort's administrator gets the same message, so nobody
+    is told of an attachment that is not there."""
     rules: list[str] = []
     described: list[str] = []
     for notice in STEP_NOTICES.get(trigger, ()):
         if not notice.when(args):
             continue
         maker = runtime.attachments.get(notice.attachment) if notice.attachment else None
+        extras = dict(notice.extras(args)) if notice.extras else {}
+        unavailable: AttachmentUnavailable | None = None
+        try:
+            attachment = maker(step, runtime.settings) if maker else None
+        except AttachmentUnavailable as refused:
+            attachment, unavailable = None, refused
+            extras["attachment_missing"] = refused.missing
+        occurrence = notice.occurrence(step.facts)
         roles = messages.queue(
             step,
             notice.rule,
             notice.recipients,
-            occurrence=notice.occurrence(step.facts),
-            extras=notice.extras(args) if notice.extras else None,
-            attachment=maker(step, runtime.settings) if maker else None,
+            occurrence=occurrence,
+            extras=extras or None,
+            attachment=attachment,
             settings=runtime.settings,
         )
         if roles:
             rules.append(notice.rule)
-            described.append(f"{notice.rule} → {', '.join(roles)}")
+            without = f" without {unavailable.what}: {unavailable}" if unavailable else ""
+            described.append(f"{notice.rule} → {', '.join(roles)}{without}")
+        if unavailable is not None and messages.queue(
+            step,
+            notice.rule,
+            ("admin",),
+            occurrence=occurrence,
+            extras=extras,
+            settings=runtime.settings,
+        ):
+            described.append(
+                f"{notice.rule} → admin: {unavailable.what} is missing; make it another way"
+            )
     return rules, described

@@ -8,11 +8,14 @@ entry's hash covers only the digest of its note, never the note itself.
 
 from __future__ import annotations
 
+import glob
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
-from datetime import date, datetime
-from email.utils import formataddr
-from typing import Any
+from dataclasses import dataclass, field, replace
+from datetime import UTC, date, datetime
+from email.parser import BytesHeaderParser
+from email.utils import formataddr, parsedate_to_datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
 
 from markupsafe import escape
 from sqlalchemy import bindparam, or_, select, update
@@ -20,7 +23,7 @@ from sqlalchemy.engine import Connection
 
 from states.facts import DayRecord, Facts, Waiver
 from states.programme import FINAL_STATES, LOCAL_TZ, STATE_BY_NAME
-from workflow.errors import BulkRefused, GuardFailed
+from workflow.errors import BulkRefused, GuardFailed, LpsError
 from workflow.kernel import Runtime, write
 from workflow.queries import find_participant, next_due
 from workflow.records import (
@@ -35,6 +38,9 @@ from workflow.records import (
     load_cohorts,
 )
 from workflow.views import audit_view, participant_view
+
+if TYPE_CHECKING:
+    from notifications.delivery import Channel
 
 ERASE_EVENT = "erase"
 NOT_HELD = (
@@ -152,6 +158,44 @@ def _iso(value: datetime | None) -> str | None:
 
 
 @dataclass(frozen=True)
+class MailCopies:
+    """What erasure did with the copies of messages outside the database: the ``.eml``
+    files in the mail folder (``folder``; ``None`` when mail goes another way), and the
+    copies it cannot reach, one line each."""
+
+    folder: str | None = None
+    files_removed: int = 0
+    files_rewritten: int = 0
+    unreachable: tuple[str, ...] = ()
+
+    def __add__(self, other: MailCopies) -> MailCopies:
+        return MailCopies(
+            self.folder or other.folder,
+            self.files_removed + other.files_removed,
+            self.files_rewritten + other.files_rewritten,
+            _merge_unreachable(self.unreachable, other.unreachable),
+        )
+
+    def lines(self) -> list[str]:
+        """What was removed and what could not be reached, for a person to read."""
+        done = []
+        if self.folder is not None and (self.files_removed or self.files_rewritten):
+            done.append(
+                f"Removed {self.files_removed} of their .eml file(s) from {self.folder} and "
+                f"rewrote {self.files_rewritten} of other people's that named them."
+            )
+        return [*done, *self.unreachable]
+
+    def as_json(self) -> dict[str, Any]:
+        return {
+            "folder": self.folder,
+            "files_removed": self.files_removed,
+            "files_rewritten": self.files_rewritten,
+            "unreachable": list(self.unreachable),
+        }
+
+
+@dataclass(frozen=True)
 class Erasure:
     """One participant erased: who they are now, and what was cleared."""
 
@@ -161,6 +205,7 @@ class Erasure:
     erased_at: datetime
     notes_cleared: int
     messages_cleared: int
+    mail: MailCopies = field(default_factory=MailCopies)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -171,6 +216,7 @@ class Erasure:
             "erased_at": self.erased_at.isoformat(),
             "notes_cleared": self.notes_cleared,
             "messages_cleared": self.messages_cleared,
+            "mail": self.mail.as_json(),
         }
 
 
@@ -191,7 +237,9 @@ def erase_refusals(row: ParticipantRow, reason: str | None) -> list[str]:
     return problems
 
 
-def erase_participant(runtime: Runtime, ref: str | int, reason: str) -> Erasure:
+def erase_participant(
+    runtime: Runtime, ref: str | int, reason: str, *, channel: Channel | None = None
+) -> Erasure:
     """Pseudonymise a participant whose path has ended (completed, withdrawn or deferred).
 
     Name and email become a pseudonym; workplace, manager, host, JTI link, learning goals,
@@ -199,7 +247,14 @@ def erase_participant(runtime: Runtime, ref: str | int, reason: str) -> Erasure:
     blanked (the chain still verifies); their messages lose their bodies, and pending ones are
     dropped. Cohort, municipality, state and dates stay, for statistics. The erasure itself is
     an audit entry.
+
+    The copies outside the database go too: with ``.eml`` delivery (``channel``, by default
+    the configured one) their message files are removed and other people's that quote them
+    are rewritten; what cannot be reached (mail delivered by SMTP) is named in
+    :attr:`Erasure.mail`. A file that cannot be removed refuses the erasure.
     """
+    if channel is None:
+        channel = runtime.settings.channel()
     now = runtime.now()
     with runtime.db.reading() as conn:
         row = find_participant(conn, ref)
@@ -210,8 +265,9 @@ def erase_participant(runtime: Runtime, ref: str | int, reason: str) -> Erasure:
     step = _erase_step(row, cohort, now, runtime.actor, reason.strip())
     with runtime.db.transaction() as conn:
         write(conn, [step])
-        notes, messages = _scrub(conn, [row], now)
-    return Erasure(row.id, cohort.code, row.state, now, notes, messages)
+        notes, messages, quoted = _scrub(conn, [row], now)
+        copies = _erase_copies(conn, [row], quoted, channel)
+    return Erasure(row.id, cohort.code, row.state, now, notes, messages, copies)
 
 
 def _erase_step(
@@ -235,10 +291,12 @@ def erased_facts(facts: Facts) -> Facts:
     )
 
 
-def _scrub(conn: Connection, rows: list[ParticipantRow], now: datetime) -> tuple[int, int]:
+def _scrub(
+    conn: Connection, rows: list[ParticipantRow], now: datetime
+) -> tuple[int, int, list[int]]:
     """Clear the personal data of already-audited erasures: the participant rows, their audit
     notes and their messages, and their name and address wherever another message quotes
-    them. Returns (audit notes cleared, messages cleared)."""
+    them. Returns (audit notes cleared, messages cleared, ids of the quoting messages)."""
     conn.execute(
         update(PARTICIPANTS)
         .where(PARTICIPANTS.c.id == bindparam("b_id"))
@@ -265,8 +323,8 @@ def _scrub(conn: Connection, rows: list[ParticipantRow], now: datetime) -> tuple
             .values(note=None)
         ).rowcount
     messages = _scrub_own_messages(conn, rows)
-    _scrub_quotes(conn, rows)
-    return notes, messages
+    quoted = _scrub_quotes(conn, rows)
+    return notes, messages, quoted
 
 
 def _replacements(row: ParticipantRow) -> list[tuple[str, str]]:
@@ -360,12 +418,26 @@ def _scrub_own_messages(conn: Connection, rows: list[ParticipantRow]) -> int:
 _QUOTING = ("subject", "body_text", "body_html", "recipient", "last_error")
 
 
-def _scrub_quotes(conn: Connection, rows: list[ParticipantRow]) -> None:
+def _scrub_quotes(conn: Connection, rows: list[ParticipantRow]) -> list[int]:
     """Other messages (the administrators' digest, other people's mail) may quote an erased
-    participant's name or address; replace those quotes by the pseudonym."""
+    participant's name or address; replace those quotes by the pseudonym. A group
+    announcement lists the other members as "name, workplace, municipality": there the
+    workplace goes with the name. Returns the ids of the messages changed."""
     erased = {r.id for r in rows}
+    changed: list[int] = []
     for row in rows:
         names = [row.name, str(escape(row.name))]
+        listed = (
+            [
+                f"{name}, {workplace}"
+                for name, workplace in {
+                    (row.name, row.workplace),
+                    (str(escape(row.name)), str(escape(row.workplace))),
+                }
+            ]
+            if row.workplace and row.workplace.strip()
+            else []
+        )
         emails = [row.email]
         address = formataddr((row.name, row.email))
         # A namesake's own messages name the namesake: there only the address is replaced.
@@ -397,7 +469,7 @@ def _scrub_quotes(conn: Connection, rows: list[ParticipantRow]) -> None:
             pairs = [(address, _pseudonym_address(row.id))]
             pairs += [(email, pseudonym_email(row.id)) for email in emails]
             if message.participant_id not in namesakes:
-                pairs += [(name, pseudonym(row.id)) for name in names]
+                pairs += [(name, pseudonym(row.id)) for name in [*listed, *names]]
             pairs.sort(key=lambda pair: -len(pair[0]))
             changes.append(
                 {"b_id": message.id}
@@ -413,6 +485,140 @@ def _scrub_quotes(conn: Connection, rows: list[ParticipantRow]) -> None:
                 .values({column: bindparam(f"b_{column}") for column in _QUOTING}),
                 changes,
             )
+            changed += [change["b_id"] for change in changes]
+    return list(dict.fromkeys(changed))
+
+
+# -- copies outside the database ----------------------------------------------------------------
+
+
+def _erase_copies(
+    conn: Connection, rows: list[ParticipantRow], quoted: list[int], channel: Channel
+) -> MailCopies:
+    """Remove the erased participants' ``.eml`` files (and any a crash left half-written),
+    rewrite the files of the other messages that quoted them from their scrubbed rows, and
+    name the copies out of reach. Runs inside the erasure's transaction, so a file that cannot
+    be removed refuses the erasure."""
+    from notifications.delivery import EmlChannel, SmtpChannel
+
+    own = conn.execute(
+        select(OUTBOX.c.key, OUTBOX.c.rule, OUTBOX.c.status).where(
+            OUTBOX.c.participant_id.in_([r.id for r in rows])
+        )
+    ).all()
+    others = (
+        conn.execute(select(OUTBOX).where(OUTBOX.c.id.in_(quoted)).order_by(OUTBOX.c.id)).all()
+        if quoted
+        else []
+    )
+    sent = sum(1 for m in [*own, *others] if m.status == "sent")
+    if not isinstance(channel, EmlChannel):
+        if not sent:
+            return MailCopies()
+        way = (
+            f"by SMTP ({channel.url})"
+            if isinstance(channel, SmtpChannel)
+            else (f"through the {channel.name} channel")
+        )
+        return MailCopies(
+            unreachable=(
+                f"Not reached: {sent} sent message(s) that held their data went {way}; the "
+                "copies delivered to mail servers and mailboxes cannot be erased from here.",
+            )
+        )
+    removed = missing = rewritten = 0
+    for message in own:
+        path = channel.path_for_key(message.rule, message.key)
+        removed += _remove_stale(path)
+        if _remove(path):
+            removed += 1
+        elif message.status == "sent":
+            missing += 1
+    for message in others:
+        path = channel.path_for_key(message.rule, message.key)
+        _remove_stale(path)
+        if _rewrite(path, message):
+            rewritten += 1
+        elif message.status == "sent":
+            missing += 1
+    unreachable: tuple[str, ...] = ()
+    if missing:
+        unreachable = (
+            f"Not reached: {missing} sent message(s) that held their data have no file in "
+            f"{channel.directory}; copies sent another way or moved from there cannot be "
+            "erased from here.",
+        )
+    return MailCopies(str(channel.directory), removed, rewritten, unreachable)
+
+
+def _file_error(path: Path, exc: OSError) -> LpsError:
+    return LpsError(
+        f"cannot erase the mail file {path}: {exc.strerror or exc}; the participant was not "
+        "erased; fix the folder and run the erasure again"
+    )
+
+
+def _remove(path: Path) -> bool:
+    try:
+        path.unlink()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    return True
+
+
+def _remove_stale(path: Path) -> int:
+    """Remove the temporary files a crash may have left for ``path``; how many there were."""
+    stale = glob.glob(glob.escape(str(path.with_name(f".{path.name}."))) + "*.tmp")
+    return sum(_remove(Path(name)) for name in stale)
+
+
+def _rewrite(path: Path, message: Any) -> bool:
+    """Write ``path`` again from the scrubbed ``message`` row, with the Date and the domain of
+    its Message-ID as they were; ``False`` when there is no such file."""
+    from notifications.delivery import Attachment, OutgoingMail, compose
+    from notifications.files import write_file
+
+    try:
+        old = path.read_bytes()
+    except FileNotFoundError:
+        return False
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    header = BytesHeaderParser().parsebytes(old)
+    try:
+        sent = parsedate_to_datetime(str(header["Date"]))
+    except (TypeError, ValueError):
+        sent = message.sent_at or message.created_at
+    if sent.tzinfo is None:
+        sent = sent.replace(tzinfo=UTC)
+    domain = str(header["Message-ID"] or "").strip().rstrip(">").rpartition("@")[2]
+    attachments = (
+        (Attachment(message.attachment_name, message.attachment_type, bytes(message.attachment)),)
+        if message.attachment is not None
+        else ()
+    )
+    mail = OutgoingMail(
+        key=message.key,
+        rule=message.rule,
+        sender=message.sender,
+        recipient=message.recipient,
+        subject=message.subject,
+        text=message.body_text,
+        html=message.body_html,
+        attachments=attachments,
+    )
+    composed = compose(mail, domain=domain, date=sent) if domain else compose(mail, date=sent)
+    try:
+        write_file(path, composed.data)
+    except OSError as exc:
+        raise _file_error(path, exc) from None
+    return True
+
+
+def _merge_unreachable(first: tuple[str, ...], second: tuple[str, ...]) -> tuple[str, ...]:
+    return tuple(dict.fromkeys((*first, *second)))
 
 
 # -- retention ----------------------------------------------------------------------------------
@@ -444,6 +650,7 @@ class PurgeReport:
     dry_run: bool
     candidates: list[PurgeCandidate]
     erased: list[int] = field(default_factory=list)
+    mail: MailCopies = field(default_factory=MailCopies)
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -451,6 +658,7 @@ class PurgeReport:
             "dry_run": self.dry_run,
             "candidates": [c.as_json() for c in self.candidates],
             "erased": self.erased,
+            "mail": self.mail.as_json(),
         }
 
 
@@ -496,14 +704,19 @@ def purge(
     dry_run: bool = False,
     reason: str | None = None,
     progress: Callable[[int], None] | None = None,
+    channel: Channel | None = None,
 ) -> PurgeReport:
-    """Erase everyone whose path ended before ``before`` (retention). Each batch is one
-    transaction; a participant changed meanwhile by someone else is left alone and reported
-    in :class:`BulkRefused` after the others are erased."""
+    """Erase everyone whose path ended before ``before`` (retention), their mail files with
+    them as in :func:`erase_participant`. Each batch is one transaction; a participant changed
+    meanwhile by someone else is left alone and reported in :class:`BulkRefused` after the
+    others are erased."""
     candidates = purge_candidates(runtime, before)
     report = PurgeReport(before, dry_run, candidates)
     if dry_run or not candidates:
         return report
+    if channel is None:
+        channel = runtime.settings.channel()
+    copies = MailCopies()
     note = (reason or "").strip() or f"retention: path ended before {before.isoformat()}"
     refused: dict[str, list[str]] = {}
     batch = 200
@@ -527,7 +740,9 @@ def purge(
             conflicts = {id(step) for step in write(conn, steps, raise_conflict=False)}
             written = [step for step in steps if id(step) not in conflicts]
             if written:
-                _scrub(conn, [step.row for step in written], now)
+                erased_rows = [step.row for step in written]
+                _, _, quoted = _scrub(conn, erased_rows, now)
+                copies = copies + _erase_copies(conn, erased_rows, quoted, channel)
         for step in steps:
             if id(step) in conflicts:
                 refused[f"#{step.row.id}"] = ["changed by someone else at the same time; try again"]
@@ -535,6 +750,7 @@ def purge(
                 report.erased.append(step.row.id)
         if progress:
             progress(len(ids))
+    report = replace(report, mail=copies)
     if refused:
         raise BulkRefused(refused, len(report.erased))
     return report
