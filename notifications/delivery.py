@@ -53,6 +53,7 @@ DEFAULT_TIMEOUT = 30.0
 REDACTED = "***"
 
 TlsMode = Literal["none", "starttls", "implicit"]
+FailureKind = Literal["message", "connection", "configuration", "unconfirmed"]
 
 
 @dataclass(frozen=True)
@@ -94,12 +95,28 @@ class DeliveryError(Exception):
     (4xx replies, network trouble) and false when it will not without a change
     (5xx replies, bad credentials, certificate problems).  ``code`` is the SMTP
     reply code when the server gave one.  The text never contains a password.
+
+    ``kind`` says what failed: ``"message"`` this message (a refusal);
+    ``"connection"`` the way to the server (unreachable, not answering, gone
+    before the message was sent), which the next message will likely meet too;
+    ``"configuration"`` the channel's settings (a rejected login, TLS the server
+    does not offer or a certificate not trusted), which no retry mends; and
+    ``"unconfirmed"`` a message whose content was sent but whose reception the
+    server never confirmed, so that it may have arrived.
     """
 
-    def __init__(self, message: str, *, transient: bool, code: int | None = None) -> None:
+    def __init__(
+        self,
+        message: str,
+        *,
+        transient: bool,
+        code: int | None = None,
+        kind: FailureKind = "message",
+    ) -> None:
         super().__init__(message)
         self.transient = transient
         self.code = code
+        self.kind: FailureKind = kind
 
 
 class Channel(Protocol):
@@ -302,7 +319,10 @@ class SmtpChannel:
     The connection is opened on the first :meth:`send` and kept until
     :meth:`close`; if the server dropped it in between, the next send reconnects
     once.  ``tls`` is ``"none"``, ``"starttls"`` or ``"implicit"`` (SMTPS); the
-    default port follows from it (25, 587, 465).  Not thread-safe.
+    default port follows from it (25, 587, 465).  A message whose content went out but whose
+    reception the server never confirmed is not sent again here: that is the
+    caller's decision (:class:`DeliveryError` of kind ``"unconfirmed"``).
+    Not thread-safe.
     """
 
     def __init__(
@@ -376,7 +396,9 @@ class SmtpChannel:
         """Send ``message`` to the recipients in its To/Cc/Bcc headers.
 
         Raises :class:`DeliveryError`: transient for 4xx replies and network
-        errors, permanent for 5xx replies, rejected logins and TLS failures.
+        errors, permanent for 5xx replies, rejected logins and TLS failures;
+        its ``kind`` tells a refused message from a server out of reach, wrong
+        settings, or a message sent but never confirmed (never sent twice here).
         """
         mail = as_composed(message)
         if not mail.recipients:
@@ -385,13 +407,17 @@ class SmtpChannel:
         try:
             try:
                 refused = self._transmit(mail)
-            except smtplib.SMTPServerDisconnected:
+            except smtplib.SMTPServerDisconnected as exc:
                 self._connection = None
                 # An idle connection is often closed by the server (timeout,
                 # restart); one fresh attempt covers that without hiding outages.
-                if not reused:
+                # A server that does not answer in time is not asked twice.
+                if not reused or isinstance(exc.__context__, TimeoutError):
                     raise
                 refused = self._transmit(mail)
+        except _Unconfirmed as exc:
+            self.close()
+            raise self._failure(exc, mail) from exc.__cause__
         except (smtplib.SMTPException, OSError) as exc:
             if self._connection is not None and self._connection.sock is None:
                 self._connection = None
@@ -413,10 +439,41 @@ class SmtpChannel:
             connection.close()
 
     def _transmit(self, mail: Composed) -> dict[str, tuple[int, bytes]]:
+        """``smtplib``'s ``sendmail``, except that a failure once the content is on its way
+        raises :class:`_Unconfirmed`: the server may have taken the message."""
         if self._connection is None:
             self._connection = self._connect()
-        wire = mail.data.replace(b"\n", b"\r\n")
-        return self._connection.sendmail(mail.sender, list(mail.recipients), wire)
+        connection = self._connection
+        code, reply = connection.mail(mail.sender)
+        if code != 250:
+            _reset(connection, code)
+            raise smtplib.SMTPSenderRefused(code, reply, mail.sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in mail.recipients:
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+                if code == 421:
+                    break
+        if len(refused) == len(mail.recipients) or code == 421:
+            _reset(connection, code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = connection.docmd("DATA")
+        if code != 354:
+            _reset(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        wire = _DOT_AT_LINE_START.sub(b"..", mail.data.replace(b"\n", b"\r\n"))
+        if not wire.endswith(b"\r\n"):
+            wire += b"\r\n"
+        try:
+            connection.send(wire + b".\r\n")
+            code, reply = connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Unconfirmed() from exc
+        if code != 250:
+            _reset(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
 
     def _connect(self) -> smtplib.SMTP:
         context = self._ssl_context or ssl.create_default_context()
@@ -443,7 +500,17 @@ class SmtpChannel:
         server = f"SMTP server {self.host}:{self.port}"
         what = f"message {mail.message_id} to {', '.join(mail.recipients)}"
         code: int | None = None
-        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        kind: FailureKind = "message"
+        if isinstance(exc, _Unconfirmed):
+            causes = (exc.__cause__, getattr(exc.__cause__, "__context__", None))
+            if any(isinstance(cause, TimeoutError) for cause in causes):
+                how = f"did not confirm {what} within {self.timeout:g}s of receiving it"
+            else:
+                how = f"closed the connection after receiving {what}, before confirming it"
+            text = f"{server} {how}; it may have arrived"
+            transient = True
+            kind = "unconfirmed"
+        elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             replies = list(exc.recipients.items())
             code = replies[0][1][0] if replies else None
             detail = "; ".join(f"{rcpt}: {c} {_reply_text(text)}" for rcpt, (c, text) in replies)
@@ -456,27 +523,58 @@ class SmtpChannel:
                 f"{code} {_reply_text(exc.smtp_error)}"
             )
             transient = 400 <= code < 500
+            kind = "configuration"
         elif isinstance(exc, smtplib.SMTPResponseException):
             code = exc.smtp_code
             text = f"{server} refused {what}: {code} {_reply_text(exc.smtp_error)}"
             transient = not 500 <= code < 600
+            if code == 530:  # a login is required: the settings lack one
+                kind = "configuration"
+            elif code == 421 or isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
+                kind = "connection"
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
-            text = f"{server} closed the connection while sending {what}: {exc}"
+            if isinstance(exc.__context__, TimeoutError):
+                text = f"{server} did not answer within {self.timeout:g}s while sending {what}"
+            else:
+                text = f"{server} closed the connection while sending {what}: {exc}"
             transient = True
+            kind = "connection"
         elif isinstance(exc, smtplib.SMTPException):
             # Missing STARTTLS/AUTH support and the like: only a change of
             # configuration helps.  (SMTPException is an OSError, so check first.)
             text = f"{server} cannot take {what}: {exc}"
             transient = False
+            kind = "configuration"
         elif isinstance(exc, ssl.SSLCertVerificationError):
             text = f"TLS certificate of {server} was not accepted: {exc.verify_message or exc}"
             transient = False
+            kind = "configuration"
         else:
             text = f"cannot reach {server}: {getattr(exc, 'strerror', None) or exc}"
             transient = True
+            kind = "connection"
         if self._password:
             text = text.replace(self._password, REDACTED)
-        return DeliveryError(text, transient=transient, code=code)
+        return DeliveryError(text, transient=transient, code=code, kind=kind)
+
+
+class _Unconfirmed(Exception):
+    """The connection failed after a message's content was sent (the cause says how)."""
+
+
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+def _reset(connection: smtplib.SMTP, code: int) -> None:
+    """Leave the connection ready for the next message after a refusal, as ``sendmail``
+    does: closed after a 421 (the server is closing it), else reset."""
+    if code == 421:
+        connection.close()
+        return
+    try:
+        connection.rset()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
 
 
 def _decoded(message: Message, name: str) -> str:

@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import os
+import time
 from collections.abc import Mapping
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
 from states.programme import LOCAL_TZ
@@ -61,3 +62,37 @@ def clock_from_env(env: Mapping[str, str] | None = None) -> Clock:
     if value:
         return FixedClock(parse_moment(value))
     return SystemClock()
+
+
+_PROCESS_STARTED = time.monotonic()
+
+
+class RunningClock:
+    """``clock`` with the real time this process has been running added: a clock that a
+    fixed (replayed) clock cannot stop. Claim leases are measured by it."""
+
+    def __init__(self, clock: Clock):
+        self._clock = clock
+
+    def now(self) -> datetime:
+        return self._clock.now() + timedelta(seconds=time.monotonic() - _PROCESS_STARTED)
+
+
+def lease_clock_for(clock: Clock) -> Clock:
+    """The clock a claim's lease is measured by when the engine runs on ``clock``.
+
+    A lease is about real time passing between processes: how long a sweep that claimed a
+    message may take before another may assume it died. So it is measured in real time,
+    not by the engine's clock, which a replay (``LPS_NOW``) holds still: a lease measured
+    by a clock that stands still would never run out, however long the sweep that holds
+    it takes or however long ago it died. On the system clock the lease clock is the
+    system clock. On a replayed clock it starts at the replayed moment and runs in real
+    time (the process's monotonic clock): within one run a lease runs out only as real
+    time passes, and a run replayed later still takes over what an earlier, dead run had
+    claimed, as it would in production. (Two runs replayed at different moments are as far
+    apart as their moments say; on the system clock, machines' clocks are assumed to agree
+    to well within a lease.)
+    """
+    if isinstance(clock, SystemClock):
+        return clock
+    return RunningClock(clock)

@@ -7,7 +7,7 @@ import itertools
 import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
@@ -748,13 +748,26 @@ class Workflow:
         dry_run: bool = False,
         channel: Channel | None = None,
         progress: Callable[[int], None] | None = None,
+        lease: timedelta | None = None,
+        lease_clock: Clock | None = None,
     ) -> SweepReport:
-        """Run the sweep once: due timed triggers, reminders, the digest, then delivery."""
-        from workflow.sweep import sweep
+        """Run the sweep once: due timed triggers, reminders, the digest, then delivery.
+
+        ``lease`` is how long a claimed message is reserved for this sweep (default
+        :data:`workflow.sweep.CLAIM_LEASE`) and ``lease_clock`` what measures it; see
+        :func:`workflow.sweep.deliver`."""
+        from workflow.sweep import CLAIM_LEASE, sweep
 
         if channel is None and not dry_run:
             channel = default_channel()
-        return sweep(self, dry_run=dry_run, channel=channel, progress=progress)
+        return sweep(
+            self,
+            dry_run=dry_run,
+            channel=channel,
+            progress=progress,
+            lease=lease or CLAIM_LEASE,
+            lease_clock=lease_clock,
+        )
 
     def outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxView]:
         """Outgoing messages, newest first."""
@@ -809,7 +822,12 @@ class Workflow:
                 update(OUTBOX)
                 .where(OUTBOX.c.id == message_id)
                 .values(
-                    status="pending", attempts=0, next_attempt_at=self.now(), claimed_until=None
+                    status="pending",
+                    attempts=0,
+                    unconfirmed=0,
+                    next_attempt_at=self.now(),
+                    claimed_until=None,
+                    claim_token=None,
                 )
             )
         return next(v for v in self.outbox() if v.id == message_id)

@@ -1,0 +1,216 @@
+"""What delivery does when the SMTP server misbehaves: hangs, rejects the login, or drops the
+connection after taking a message. Each against a real SMTP server on loopback, through
+``lps`` where a user would meet it."""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections import Counter
+from collections.abc import Iterator
+from datetime import timedelta
+from typing import Any
+
+import pytest
+from conftest import START, Cli, enrol, make_cohort
+from smtp_server import SmtpSink
+from sqlalchemy import select
+
+from notifications.delivery import SmtpChannel
+from states.programme import LOCAL_TZ
+from workflow.clock import FixedClock
+from workflow.engine import Workflow
+from workflow.records import OUTBOX
+
+# The AUTH tests log in over plain text on purpose; aiosmtpd warns about that.
+pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
+
+USER = "lps-bot"
+PASSWORD = "s3cr3t-pw"
+TIMEOUT = 0.3  # seconds the client waits for each reply of a server that hangs
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    with SmtpSink() as server:
+        yield server
+
+
+@pytest.fixture
+def auth_sink() -> Iterator[SmtpSink]:
+    with SmtpSink(username=USER, password=PASSWORD) as server:
+        yield server
+
+
+def outbox(wf: Workflow) -> list[Any]:
+    with wf.db.reading() as conn:
+        return list(conn.execute(select(OUTBOX).order_by(OUTBOX.c.id)).all())
+
+
+def keys(sink: SmtpSink) -> Counter[str]:
+    return Counter(str(r.message["X-LPS-Key"]) for r in sink.received)
+
+
+def enrol_five(wf: Workflow) -> None:
+    """Ten welcome mails queued: five participants and their managers."""
+    make_cohort(wf)
+    for number in range(5):
+        enrol(wf, f"p{number}@example.dk", manager_email=f"m{number}@example.dk")
+
+
+def local(moment: Any) -> str:
+    return str(moment.astimezone(LOCAL_TZ).replace(tzinfo=None).isoformat())
+
+
+# == a server that does not answer ============================================================
+
+
+def test_a_hanging_server_stops_the_sweep_after_three_messages_and_the_rest_stay_queued(
+    wf: Workflow, lps: Cli, sink: SmtpSink
+) -> None:
+    enrol_five(wf)
+    sink.hang_at = "MAIL"
+    lps.env["LPS_SMTP_URL"] = f"{sink.url}?timeout={TIMEOUT}"
+
+    reminded = lps("remind")
+
+    assert reminded.exit_code == 0, reminded.output
+    rows = outbox(wf)
+    tried = [row for row in rows if row.attempts]
+    assert len(tried) == 3
+    for row in tried:
+        assert row.status == "pending"
+        assert row.next_attempt_at > FixedClock(START).now()
+        assert f"did not answer within {TIMEOUT:g}s" in row.last_error
+    # The other seven were never tried: no timeout spent on them, nothing counted.
+    untried = [row for row in rows if not row.attempts]
+    assert len(untried) == 7
+    for row in untried:
+        assert (row.status, row.last_error, row.claim_token, row.claimed_until) == (
+            "pending",
+            None,
+            None,
+            None,
+        )
+    [warning] = reminded.stderr.splitlines()
+    assert warning.startswith(
+        f"Warning: 3 messages in a row did not get through (SMTP server 127.0.0.1:{sink.port} "
+        f"did not answer within {TIMEOUT:g}s "
+    ), warning
+    assert warning.endswith("; delivery stopped, 10 message(s) stay queued for the next sweep")
+    assert "retrying 3" in reminded.stdout
+
+    # The server answers again: the next sweep past the back-off sends all ten, once each.
+    sink.hang_at = None
+    lps.now = local(max(row.next_attempt_at for row in tried))
+    again = lps("remind")
+    assert again.exit_code == 0, again.output
+    assert again.stderr == ""
+    assert {row.status for row in outbox(wf)} == {"sent"}
+    assert keys(sink) == Counter(row.key for row in rows)
+
+
+# == a login the server rejects ===============================================================
+
+
+def test_a_rejected_login_keeps_every_message_queued_untouched_and_says_so_once(
+    wf: Workflow, lps: Cli, auth_sink: SmtpSink, caplog: pytest.LogCaptureFixture
+) -> None:
+    enrol_five(wf)
+    lps.env["LPS_SMTP_URL"] = auth_sink.url.replace(PASSWORD, "wrong-pw")
+
+    reminded = lps("remind")
+
+    assert reminded.exit_code == 1
+    assert reminded.stderr == (
+        f"Error: SMTP server 127.0.0.1:{auth_sink.port} rejected the login as '{USER}': "
+        "535 5.7.8 Authentication credentials invalid; delivery stopped, 10 message(s) stay "
+        "queued, their tries untouched, until the mail settings are corrected in LPS_SMTP_URL\n"
+    )
+    assert "delivered 0, retrying 0, failed 0" in reminded.stdout
+    # One login (smtplib tries each mechanism offered, PLAIN and LOGIN), not one a message.
+    assert auth_sink.login_attempts == 2
+    for row in outbox(wf):
+        assert (row.status, row.attempts, row.last_error, row.claim_token) == (
+            "pending",
+            0,
+            None,
+            None,
+        )
+    assert auth_sink.received == []
+
+    # The scheduler logs it once, not once a message.
+    caplog.clear()
+    caplog.set_level(logging.WARNING)
+    workflow = Workflow(wf.db, clock=FixedClock(START), actor="scheduler")
+    wrong = SmtpChannel.from_url(lps.env["LPS_SMTP_URL"])
+    report = workflow.remind(channel=wrong)
+    assert report.configuration_error
+    assert [r.getMessage() for r in caplog.records if "login" in r.getMessage()] == [
+        report.delivery_stopped
+    ]
+
+    # With the right password the same ten go, once each.
+    lps.env["LPS_SMTP_URL"] = auth_sink.url
+    fixed = lps("remind")
+    assert fixed.exit_code == 0, fixed.output
+    assert {(row.status, row.attempts) for row in outbox(wf)} == {("sent", 1)}
+    assert sorted(keys(auth_sink).values()) == [1] * 10
+
+
+def test_remind_json_says_why_delivery_stopped(lps: Cli, wf: Workflow, auth_sink: SmtpSink) -> None:
+    enrol_five(wf)
+    lps.env["LPS_SMTP_URL"] = auth_sink.url.replace(PASSWORD, "wrong-pw")
+    reminded = lps("remind", "--json")
+    assert reminded.exit_code == 1
+    data = json.loads(reminded.stdout)
+    assert data["delivery_stopped"].startswith(f"SMTP server 127.0.0.1:{auth_sink.port} rejected")
+    assert reminded.stderr.startswith("Error: SMTP server ")
+
+
+# == a server that takes the message but never confirms it ======================================
+
+
+@pytest.mark.parametrize(
+    ("misbehaviour", "said"),
+    [
+        ("drop", "closed the connection after receiving message {} to {}, before confirming it"),
+        ("hang", f"did not confirm message {{}} to {{}} within {TIMEOUT:g}s of receiving it"),
+    ],
+)
+def test_a_message_the_server_took_without_confirming_is_sent_once_more_at_most(
+    wf: Workflow, clock: FixedClock, sink: SmtpSink, misbehaviour: str, said: str
+) -> None:
+    make_cohort(wf)
+    enrol(wf)  # the welcome mail to the participant and to the manager
+    if misbehaviour == "drop":
+        sink.drop_after_data = True
+    else:
+        sink.hang_at = "DATA"
+    channel = SmtpChannel.from_url(f"{sink.url}?timeout={TIMEOUT}")
+
+    first = wf.remind(channel=channel)
+
+    # Each arrived once; neither was sent again within the sweep.
+    assert sorted(keys(sink).values()) == [1, 1]
+    assert (first.delivered, first.retrying, first.failed) == (0, 2, 0)
+    rows = outbox(wf)
+    for row, received in zip(rows, sink.received, strict=True):
+        assert (row.status, row.attempts, row.unconfirmed) == ("pending", 1, 1)
+        expected = said.format(received.message["Message-ID"], received.rcpt_tos[0])
+        assert expected in row.last_error
+        assert row.last_error.endswith("it may have arrived; tried once more on a later sweep")
+        assert row.next_attempt_at == clock.now() + timedelta(minutes=1)
+
+    # Before the back-off nothing goes; after it, one more copy each, and then no more.
+    assert wf.remind(channel=channel).retrying == 0
+    for minutes in (2, 10, 60, 180, 600):
+        clock.set(START + timedelta(minutes=minutes))
+        wf.remind(channel=channel)
+    assert sorted(keys(sink).values()) == [2, 2]
+    for row in outbox(wf):
+        assert (row.status, row.attempts, row.unconfirmed) == ("failed", 2, 2)
+        assert row.last_error.endswith(
+            "it may have arrived; not sent again, so that it does not arrive twice: "
+            f"ask the recipient, and `lps outbox retry {row.id}` if it did not"
+        )
