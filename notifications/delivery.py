@@ -13,6 +13,7 @@ message to the receiving side.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import re
 import smtplib
@@ -221,6 +222,22 @@ class _SmtpSettings:
     password: str | None
     tls: TlsMode
     timeout: float
+    allow_plain_auth: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine itself (``localhost``, 127.0.0.0/8, ``::1``),
+    so that what is sent to it never crosses a network. Names are not resolved."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain_auth_refused(username: str | None, tls: TlsMode, host: str, allowed: bool) -> bool:
+    return username is not None and tls == "none" and not allowed and not is_loopback(host)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -278,12 +295,16 @@ def _parse_smtp_url(url: str, setting: str) -> _SmtpSettings:
             f"{setting} user name and password must be ASCII characters only, got {shown!r}"
         )
     starttls = False
+    allow_plain_auth = False
     timeout = DEFAULT_TIMEOUT
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name == "starttls" and value.lower() in _TRUE | _FALSE:
-            starttls = value.lower() in _TRUE
-        elif name == "starttls":
-            raise ValueError(f"{setting} option starttls must be 1 or 0, got {value!r}")
+        if name in ("starttls", "allow_plain_auth") and value.lower() in _TRUE | _FALSE:
+            if name == "starttls":
+                starttls = value.lower() in _TRUE
+            else:
+                allow_plain_auth = value.lower() in _TRUE
+        elif name in ("starttls", "allow_plain_auth"):
+            raise ValueError(f"{setting} option {name} must be 1 or 0, got {value!r}")
         elif name == "timeout":
             try:
                 timeout = float(value)
@@ -296,7 +317,8 @@ def _parse_smtp_url(url: str, setting: str) -> _SmtpSettings:
                 )
         else:
             raise ValueError(
-                f"{setting} has unknown option {name!r}; the options are starttls and timeout"
+                f"{setting} has unknown option {name!r}; "
+                "the options are starttls, timeout and allow_plain_auth"
             )
     implicit = parts.scheme.lower() == "smtps"
     if implicit and starttls:
@@ -305,7 +327,13 @@ def _parse_smtp_url(url: str, setting: str) -> _SmtpSettings:
             "use either smtps://host or smtp://host?starttls=1"
         )
     tls: TlsMode = "implicit" if implicit else "starttls" if starttls else "none"
-    return _SmtpSettings(parts.hostname, port, username, password, tls, timeout)
+    if _plain_auth_refused(username, tls, parts.hostname, allow_plain_auth):
+        raise ValueError(
+            f"{setting} would send the password unencrypted to {parts.hostname}, got {shown!r}; "
+            "use smtps:// or ?starttls=1, or add ?allow_plain_auth=1 if the network to the "
+            "server is trusted"
+        )
+    return _SmtpSettings(parts.hostname, port, username, password, tls, timeout, allow_plain_auth)
 
 
 def _reply_text(reply: bytes | str) -> str:
@@ -319,7 +347,9 @@ class SmtpChannel:
     The connection is opened on the first :meth:`send` and kept until
     :meth:`close`; if the server dropped it in between, the next send reconnects
     once.  ``tls`` is ``"none"``, ``"starttls"`` or ``"implicit"`` (SMTPS); the
-    default port follows from it (25, 587, 465).  A message whose content went out but whose
+    default port follows from it (25, 587, 465).  A login over a connection
+    without TLS is refused unless the server is this machine itself or
+    ``allow_plain_auth`` is set.  A message whose content went out but whose
     reception the server never confirmed is not sent again here: that is the
     caller's decision (:class:`DeliveryError` of kind ``"unconfirmed"``).
     Not thread-safe.
@@ -335,12 +365,19 @@ class SmtpChannel:
         tls: TlsMode = "none",
         timeout: float = DEFAULT_TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
+        allow_plain_auth: bool = False,
     ) -> None:
         if (username is None) != (password is None):
             raise ValueError("SMTP username and password must be given together")
         # smtplib encodes AUTH exchanges as ASCII and would fail only at send time.
         if not ((username or "").isascii() and (password or "").isascii()):
             raise ValueError("SMTP username and password must be ASCII characters only")
+        if _plain_auth_refused(username, tls, host, allow_plain_auth):
+            raise ValueError(
+                f"SMTP login to {host} would send the password unencrypted; use TLS, "
+                "or allow it with allow_plain_auth if the network to the server is trusted"
+            )
+        self.allow_plain_auth = allow_plain_auth
         self.name = "smtp"
         self.replaces_on_resend = False
         self.host = host
@@ -363,8 +400,10 @@ class SmtpChannel:
         """Create a channel from ``smtp://user:pass@host:port?starttls=1&timeout=10``.
 
         ``smtps://`` means TLS from the start.  User name and password are
-        percent-decoded.  An invalid URL raises ``ValueError`` with one line that
-        names ``setting``, says what is wrong and never shows the password.
+        percent-decoded.  ``allow_plain_auth=1`` permits a login without TLS to a
+        server other than this machine.  An invalid URL raises ``ValueError`` with
+        one line that names ``setting``, says what is wrong and never shows the
+        password.
         """
         s = _parse_smtp_url(url.strip(), setting)
         return cls(
@@ -375,6 +414,7 @@ class SmtpChannel:
             tls=s.tls,
             timeout=s.timeout,
             ssl_context=ssl_context,
+            allow_plain_auth=s.allow_plain_auth,
         )
 
     @property
@@ -386,6 +426,8 @@ class SmtpChannel:
         options = ["starttls=1"] if self.tls == "starttls" else []
         if self.timeout != DEFAULT_TIMEOUT:
             options.append(f"timeout={self.timeout:g}")
+        if self.allow_plain_auth:
+            options.append("allow_plain_auth=1")
         query = f"?{'&'.join(options)}" if options else ""
         return f"{scheme}://{auth}{host}:{self.port}{query}"
 

@@ -1,11 +1,13 @@
-"""What delivery does when the SMTP server misbehaves: hangs, rejects the login, or drops the
-connection after taking a message. Each against a real SMTP server on loopback, through
-``lps`` where a user would meet it."""
+"""What delivery does when the SMTP server misbehaves: hangs, rejects the login, drops the
+connection after taking a message, or would be sent a password in the clear. Each against a
+real SMTP server on loopback, through ``lps`` where a user would meet it."""
 
 from __future__ import annotations
 
+import ipaddress
 import json
 import logging
+import socket
 from collections import Counter
 from collections.abc import Iterator
 from datetime import timedelta
@@ -13,10 +15,12 @@ from typing import Any
 
 import pytest
 from conftest import START, Cli, enrol, make_cohort
+from hypothesis import given
+from hypothesis import strategies as st
 from smtp_server import SmtpSink
 from sqlalchemy import select
 
-from notifications.delivery import SmtpChannel
+from notifications.delivery import SmtpChannel, channel_from_env, is_loopback
 from states.programme import LOCAL_TZ
 from workflow.clock import FixedClock
 from workflow.engine import Workflow
@@ -214,3 +218,126 @@ def test_a_message_the_server_took_without_confirming_is_sent_once_more_at_most(
             "it may have arrived; not sent again, so that it does not arrive twice: "
             f"ask the recipient, and `lps outbox retry {row.id}` if it did not"
         )
+
+
+# == a password in the clear ====================================================================
+
+
+def outside_address() -> str | None:
+    """An address of this machine that is not loopback, or None when it has none."""
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        try:
+            probe.connect(("192.0.2.1", 9))  # no packet is sent: this only picks a route
+            address = str(probe.getsockname()[0])
+        except OSError:
+            return None
+    return None if ipaddress.ip_address(address).is_loopback else address
+
+
+@pytest.fixture
+def outside_sink() -> Iterator[SmtpSink]:
+    address = outside_address()
+    if address is None:
+        pytest.skip("this machine has no address but loopback")
+    with SmtpSink(host=address, username=USER, password=PASSWORD) as server:
+        yield server
+
+
+def test_a_login_without_tls_to_another_machine_is_refused_unless_allowed(
+    wf: Workflow, lps: Cli, outside_sink: SmtpSink
+) -> None:
+    make_cohort(wf)
+    enrol(wf)
+    host = outside_sink.host
+    lps.env["LPS_SMTP_URL"] = outside_sink.url
+
+    refused = lps("remind")
+
+    assert refused.exit_code == 1
+    assert refused.stderr == (
+        f"Error: LPS_SMTP_URL would send the password unencrypted to {host}, "
+        f"got 'smtp://{USER}:***@{host}:{outside_sink.port}'; use smtps:// or ?starttls=1, "
+        "or add ?allow_plain_auth=1 if the network to the server is trusted\n"
+    )
+    assert PASSWORD not in refused.output
+    assert outside_sink.received == []
+    assert {(row.status, row.attempts) for row in outbox(wf)} == {("pending", 0)}
+
+    lps.env["LPS_SMTP_URL"] = f"{outside_sink.url}?allow_plain_auth=1"
+    allowed = lps("remind")
+    assert allowed.exit_code == 0, allowed.output
+    assert [r.login for r in outside_sink.received] == [USER, USER]
+    assert {row.status for row in outbox(wf)} == {"sent"}
+
+
+def test_a_login_without_tls_to_this_machine_needs_no_permission(
+    wf: Workflow, lps: Cli, auth_sink: SmtpSink
+) -> None:
+    make_cohort(wf)
+    enrol(wf)
+    for host in ("127.0.0.1", "localhost"):
+        lps.env["LPS_SMTP_URL"] = auth_sink.url.replace("127.0.0.1", host)
+        assert lps("remind").exit_code == 0
+    assert [r.login for r in auth_sink.received] == [USER, USER]
+
+
+hosts = st.one_of(
+    st.from_regex(r"[a-z][a-z0-9-]{0,20}(\.[a-z][a-z0-9-]{0,10}){1,3}", fullmatch=True),
+    st.ip_addresses(v=4).map(str),
+    st.ip_addresses(v=6).map(lambda a: f"[{a}]"),
+)
+credentials = st.text(
+    alphabet=st.characters(min_codepoint=0x21, max_codepoint=0x7E), min_size=1, max_size=12
+)
+
+
+@given(
+    host=hosts,
+    user=credentials,
+    password=credentials,
+    tls=st.sampled_from(["", "?starttls=1", "smtps"]),
+    allow=st.sampled_from([None, "1", "0", "yes", "off"]),
+)
+def test_plain_login_is_refused_exactly_when_unencrypted_to_another_machine(
+    host: str, user: str, password: str, tls: str, allow: str | None
+) -> None:
+    from urllib.parse import quote
+
+    scheme = "smtps" if tls == "smtps" else "smtp"
+    query = tls if tls.startswith("?") else ""
+    if allow is not None:
+        query += ("&" if query else "?") + f"allow_plain_auth={allow}"
+    url = f"{scheme}://{quote(user, safe='')}:{quote(password, safe='')}@{host}{query}"
+    plain = scheme == "smtp" and not query.startswith("?starttls=1")
+    refused = plain and allow not in ("1", "yes") and not is_loopback(host)
+    try:
+        channel = channel_from_env({"LPS_SMTP_URL": url})
+    except ValueError as error:
+        assert refused, f"{url}: {error}"
+        message = str(error)
+        assert message.startswith("LPS_SMTP_URL would send the password unencrypted to ")
+        assert "allow_plain_auth=1" in message
+        assert "\n" not in message
+    else:
+        assert not refused, url
+        assert isinstance(channel, SmtpChannel)
+        assert channel.username == user
+        assert ("allow_plain_auth=1" in channel.url) == (allow in ("1", "yes"))
+
+
+def test_loopback_hosts() -> None:
+    for host in ("localhost", "LOCALHOST", "127.0.0.1", "127.1.2.3", "::1", "[::1]"):
+        assert is_loopback(host), host
+    for host in ("mail.example.dk", "192.0.2.2", "10.0.0.1", "::2", "localhost.example.dk"):
+        assert not is_loopback(host), host
+
+
+def test_a_login_without_tls_to_another_machine_is_refused_by_the_channel_too() -> None:
+    with pytest.raises(ValueError, match="allow_plain_auth") as caught:
+        SmtpChannel("mail.example.dk", username=USER, password=PASSWORD)
+    assert PASSWORD not in str(caught.value)
+    channel = SmtpChannel(
+        "mail.example.dk", username=USER, password=PASSWORD, allow_plain_auth=True
+    )
+    assert channel.url == f"smtp://{USER}:***@mail.example.dk:25?allow_plain_auth=1"
+    SmtpChannel("mail.example.dk", username=USER, password=PASSWORD, tls="starttls")
