@@ -341,3 +341,95 @@ def test_a_login_without_tls_to_another_machine_is_refused_by_the_channel_too() 
     )
     assert channel.url == f"smtp://{USER}:***@mail.example.dk:25?allow_plain_auth=1"
     SmtpChannel("mail.example.dk", username=USER, password=PASSWORD, tls="starttls")
+
+
+# == lps outbox retry, several at a time ========================================================
+
+
+def failed_welcomes(wf: Workflow, clock: FixedClock, sink: SmtpSink) -> list[Any]:
+    """Ten welcome mails, refused by the server with 550: failed."""
+    enrol_five(wf)
+    sink.refuse_with(550)
+    wf.remind(channel=SmtpChannel.from_url(sink.url))
+    sink.refuse_with(None)
+    return outbox(wf)
+
+
+def test_outbox_retry_all_failed_and_by_rule(
+    wf: Workflow, clock: FixedClock, sink: SmtpSink, lps: Cli
+) -> None:
+    rows = failed_welcomes(wf, clock, sink)
+    assert {row.status for row in rows} == {"failed"}
+    lps.env["LPS_SMTP_URL"] = sink.url
+
+    by_rule = lps("outbox", "retry", "--rule", "welcome")
+    assert by_rule.exit_code == 0, by_rule.output
+    assert by_rule.stdout == "10 failed message(s) (welcome: 10) will be sent on the next sweep.\n"
+    assert {(row.status, row.attempts) for row in outbox(wf)} == {("pending", 0)}
+    assert lps("remind").exit_code == 0
+    assert sorted(keys(sink).values()) == [1] * 10
+
+    nothing = lps("outbox", "retry", "--all-failed")
+    assert nothing.exit_code == 1
+    assert nothing.stderr == (
+        "Error: no failed messages to retry; see `lps outbox list --status failed`\n"
+    )
+
+
+def test_outbox_retry_all_failed_queues_every_failed_message(
+    wf: Workflow, clock: FixedClock, sink: SmtpSink, lps: Cli
+) -> None:
+    rows = failed_welcomes(wf, clock, sink)
+    retried = lps("outbox", "retry", "--all-failed")
+    assert retried.exit_code == 0, retried.output
+    assert retried.stdout == "10 failed message(s) (welcome: 10) will be sent on the next sweep.\n"
+    lps.env["LPS_SMTP_URL"] = sink.url
+    assert lps("remind").exit_code == 0
+    assert keys(sink) == Counter(row.key for row in rows)
+    assert {row.status for row in outbox(wf)} == {"sent"}
+
+
+@pytest.mark.parametrize(
+    ("args", "code", "error"),
+    [
+        (
+            (),
+            2,
+            "Error: say which messages to retry: MESSAGE_ID, --all-failed or --rule RULE",
+        ),
+        (
+            ("1", "--all-failed"),
+            2,
+            "Error: give either MESSAGE_ID or --all-failed / --rule RULE, not both",
+        ),
+        (
+            ("--rule", "jti_invitation"),
+            1,
+            "Error: no failed messages with rule 'jti_invitation' to retry; "
+            "see `lps outbox list --status failed`",
+        ),
+        (
+            ("--rule", "welcom"),
+            1,
+            "Error: unknown rule 'welcom'; the rules are: welcome, ",
+        ),
+    ],
+)
+def test_outbox_retry_says_what_is_wrong(
+    wf: Workflow,
+    clock: FixedClock,
+    sink: SmtpSink,
+    lps: Cli,
+    args: tuple[str, ...],
+    code: int,
+    error: str,
+) -> None:
+    failed_welcomes(wf, clock, sink)
+    result = lps("outbox", "retry", *args)
+    assert result.exit_code == code
+    # A usage error comes after click's usage line; any other error is the one line.
+    lines = result.stderr.splitlines()
+    assert lines[-1].startswith(error), result.stderr
+    assert len(lines) == 1 or code == 2
+    assert "Traceback" not in result.output
+    assert {row.status for row in outbox(wf)} == {"failed"}

@@ -832,6 +832,50 @@ class Workflow:
             )
         return next(v for v in self.outbox() if v.id == message_id)
 
+    def retry_failed(self, rule: str | None = None) -> dict[str, int]:
+        """Put every failed message, or every failed message of ``rule``, back in the queue
+        to be sent on the next sweep; those of erased participants cannot be sent and stay.
+        Returns how many were queued again, by rule."""
+        from notifications.render import RULES
+
+        if rule is not None and rule not in RULES:
+            raise InvalidInput(f"unknown rule '{rule}'; the rules are: {', '.join(RULES)}")
+        chosen = (
+            select(OUTBOX.c.id)
+            .select_from(OUTBOX.outerjoin(PARTICIPANTS))
+            .where(OUTBOX.c.status == "failed", PARTICIPANTS.c.erased_at.is_(None))
+        )
+        if rule is not None:
+            chosen = chosen.where(OUTBOX.c.rule == rule)
+        with self.db.transaction() as conn:
+            counts = {
+                name: count
+                for name, count in conn.execute(
+                    select(OUTBOX.c.rule, func.count())
+                    .where(OUTBOX.c.id.in_(chosen))
+                    .group_by(OUTBOX.c.rule)
+                    .order_by(OUTBOX.c.rule)
+                )
+            }
+            if not counts:
+                which = f" with rule '{rule}'" if rule is not None else ""
+                raise NotFound(
+                    f"no failed messages{which} to retry; see `lps outbox list --status failed`"
+                )
+            conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(chosen))
+                .values(
+                    status="pending",
+                    attempts=0,
+                    unconfirmed=0,
+                    next_attempt_at=self.now(),
+                    claimed_until=None,
+                    claim_token=None,
+                )
+            )
+        return counts
+
     # -- internals ----------------------------------------------------------------------------
 
     def _target_plan(self, code: str) -> CohortPlan:
