@@ -42,10 +42,25 @@ def list_(app: App, status: str | None, limit: int, as_json: bool) -> None:
 
 
 @outbox.command("retry")
-@click.argument("message_id", type=int)
+@click.argument("message_id", type=int, required=False)
+@click.option("--all-failed", is_flag=True, help="Every failed message.")
+@click.option("--rule", metavar="RULE", help="The failed messages of RULE, e.g. welcome.")
 @click.pass_obj
-def retry(app: App, message_id: int) -> None:
-    """Queue failed or dropped message MESSAGE_ID again."""
+def retry(app: App, message_id: int | None, all_failed: bool, rule: str | None) -> None:
+    """Queue failed or dropped message MESSAGE_ID again, or all failed ones (of a rule)."""
+    if message_id is not None and (all_failed or rule is not None):
+        raise click.UsageError("give either MESSAGE_ID or --all-failed / --rule RULE, not both")
+    if message_id is None and not all_failed and rule is None:
+        raise click.UsageError(
+            "say which messages to retry: MESSAGE_ID, --all-failed or --rule RULE"
+        )
+    if message_id is None:
+        counts = app.workflow().retry_failed(rule)
+        by_rule = ", ".join(f"{name}: {count}" for name, count in counts.items())
+        click.echo(
+            f"{sum(counts.values())} failed message(s) ({by_rule}) will be sent on the next sweep."
+        )
+        return
     view = app.workflow().retry_message(message_id)
     click.echo(
         f"Message {view.id} ({view.rule} to {view.recipient}) will be sent on the next sweep."

@@ -2,10 +2,15 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 import click
 
-from cli.app import App
+from cli.app import App, LpsClickError
 from cli.output import echo_json, table
+
+if TYPE_CHECKING:
+    from workflow.sweep import SweepReport
 
 
 @click.command()
@@ -28,8 +33,10 @@ def remind(app: App, dry_run: bool, as_json: bool) -> None:
                 "delivered": report.delivered,
                 "retrying": report.retrying,
                 "failed": report.failed,
+                "delivery_stopped": report.delivery_stopped,
             }
         )
+        _delivery_stopped(report)
         return
     if report.decisions:
         table(
@@ -47,3 +54,13 @@ def remind(app: App, dry_run: bool, as_json: bool) -> None:
         )
     else:
         click.echo(report.summary())
+        _delivery_stopped(report)
+
+
+def _delivery_stopped(report: SweepReport) -> None:
+    """Say once why delivery stopped; settings that no retry mends make the command fail."""
+    if report.delivery_stopped is None:
+        return
+    if report.configuration_error:
+        raise LpsClickError([f"{report.delivery_stopped} in LPS_SMTP_URL"])
+    click.echo(f"Warning: {report.delivery_stopped}", err=True)

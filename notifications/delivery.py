@@ -13,6 +13,7 @@ message to the receiving side.
 from __future__ import annotations
 
 import copy
+import ipaddress
 import os
 import re
 import smtplib
@@ -30,7 +31,7 @@ from pathlib import Path
 from typing import Literal, Protocol
 from urllib.parse import parse_qsl, quote, unquote, urlsplit
 
-from notifications.errors import DeliveryError
+from notifications.errors import DeliveryError, FailureKind
 from notifications.files import write_file
 from notifications.mail import Attachment, OutgoingMail
 from notifications.wire import DEFAULT_DOMAIN, Composed, compose, key_digest, message_id_for
@@ -56,6 +57,7 @@ DEFAULT_TIMEOUT = 30.0
 REDACTED = "***"
 
 TlsMode = Literal["none", "starttls", "implicit"]
+
 
 
 class Channel(Protocol):
@@ -160,6 +162,22 @@ class _SmtpSettings:
     password: str | None
     tls: TlsMode
     timeout: float
+    allow_plain_auth: bool = False
+
+
+def is_loopback(host: str) -> bool:
+    """Whether ``host`` names this machine itself (``localhost``, 127.0.0.0/8, ``::1``),
+    so that what is sent to it never crosses a network. Names are not resolved."""
+    if host.lower().rstrip(".") == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host.strip("[]")).is_loopback
+    except ValueError:
+        return False
+
+
+def _plain_auth_refused(username: str | None, tls: TlsMode, host: str, allowed: bool) -> bool:
+    return username is not None and tls == "none" and not allowed and not is_loopback(host)
 
 
 _TRUE = {"1", "true", "yes", "on"}
@@ -217,12 +235,16 @@ def _parse_smtp_url(url: str, setting: str) -> _SmtpSettings:
             f"{setting} user name and password must be ASCII characters only, got {shown!r}"
         )
     starttls = False
+    allow_plain_auth = False
     timeout = DEFAULT_TIMEOUT
     for name, value in parse_qsl(parts.query, keep_blank_values=True):
-        if name == "starttls" and value.lower() in _TRUE | _FALSE:
-            starttls = value.lower() in _TRUE
-        elif name == "starttls":
-            raise ValueError(f"{setting} option starttls must be 1 or 0, got {value!r}")
+        if name in ("starttls", "allow_plain_auth") and value.lower() in _TRUE | _FALSE:
+            if name == "starttls":
+                starttls = value.lower() in _TRUE
+            else:
+                allow_plain_auth = value.lower() in _TRUE
+        elif name in ("starttls", "allow_plain_auth"):
+            raise ValueError(f"{setting} option {name} must be 1 or 0, got {value!r}")
         elif name == "timeout":
             try:
                 timeout = float(value)
@@ -235,7 +257,8 @@ def _parse_smtp_url(url: str, setting: str) -> _SmtpSettings:
                 )
         else:
             raise ValueError(
-                f"{setting} has unknown option {name!r}; the options are starttls and timeout"
+                f"{setting} has unknown option {name!r}; "
+                "the options are starttls, timeout and allow_plain_auth"
             )
     implicit = parts.scheme.lower() == "smtps"
     if implicit and starttls:
@@ -244,7 +267,13 @@ def _parse_smtp_url(url: str, setting: str) -> _SmtpSettings:
             "use either smtps://host or smtp://host?starttls=1"
         )
     tls: TlsMode = "implicit" if implicit else "starttls" if starttls else "none"
-    return _SmtpSettings(parts.hostname, port, username, password, tls, timeout)
+    if _plain_auth_refused(username, tls, parts.hostname, allow_plain_auth):
+        raise ValueError(
+            f"{setting} would send the password unencrypted to {parts.hostname}, got {shown!r}; "
+            "use smtps:// or ?starttls=1, or add ?allow_plain_auth=1 if the network to the "
+            "server is trusted"
+        )
+    return _SmtpSettings(parts.hostname, port, username, password, tls, timeout, allow_plain_auth)
 
 
 def _reply_text(reply: bytes | str) -> str:
@@ -258,7 +287,12 @@ class SmtpChannel:
     The connection is opened on the first :meth:`send` and kept until
     :meth:`close`; if the server dropped it in between, the next send reconnects
     once.  ``tls`` is ``"none"``, ``"starttls"`` or ``"implicit"`` (SMTPS); the
-    default port follows from it (25, 587, 465).  Not thread-safe.
+    default port follows from it (25, 587, 465).  A login over a connection
+    without TLS is refused unless the server is this machine itself or
+    ``allow_plain_auth`` is set.  A message whose content went out but whose
+    reception the server never confirmed is not sent again here: that is the
+    caller's decision (:class:`DeliveryError` of kind ``"unconfirmed"``).
+    Not thread-safe.
     """
 
     def __init__(
@@ -271,12 +305,19 @@ class SmtpChannel:
         tls: TlsMode = "none",
         timeout: float = DEFAULT_TIMEOUT,
         ssl_context: ssl.SSLContext | None = None,
+        allow_plain_auth: bool = False,
     ) -> None:
         if (username is None) != (password is None):
             raise ValueError("SMTP username and password must be given together")
         # smtplib encodes AUTH exchanges as ASCII and would fail only at send time.
         if not ((username or "").isascii() and (password or "").isascii()):
             raise ValueError("SMTP username and password must be ASCII characters only")
+        if _plain_auth_refused(username, tls, host, allow_plain_auth):
+            raise ValueError(
+                f"SMTP login to {host} would send the password unencrypted; use TLS, "
+                "or allow it with allow_plain_auth if the network to the server is trusted"
+            )
+        self.allow_plain_auth = allow_plain_auth
         self.name = "smtp"
         self.replaces_on_resend = False
         self.host = host
@@ -299,8 +340,10 @@ class SmtpChannel:
         """Create a channel from ``smtp://user:pass@host:port?starttls=1&timeout=10``.
 
         ``smtps://`` means TLS from the start.  User name and password are
-        percent-decoded.  An invalid URL raises ``ValueError`` with one line that
-        names ``setting``, says what is wrong and never shows the password.
+        percent-decoded.  ``allow_plain_auth=1`` permits a login without TLS to a
+        server other than this machine.  An invalid URL raises ``ValueError`` with
+        one line that names ``setting``, says what is wrong and never shows the
+        password.
         """
         s = _parse_smtp_url(url.strip(), setting)
         return cls(
@@ -311,6 +354,7 @@ class SmtpChannel:
             tls=s.tls,
             timeout=s.timeout,
             ssl_context=ssl_context,
+            allow_plain_auth=s.allow_plain_auth,
         )
 
     @property
@@ -322,6 +366,8 @@ class SmtpChannel:
         options = ["starttls=1"] if self.tls == "starttls" else []
         if self.timeout != DEFAULT_TIMEOUT:
             options.append(f"timeout={self.timeout:g}")
+        if self.allow_plain_auth:
+            options.append("allow_plain_auth=1")
         query = f"?{'&'.join(options)}" if options else ""
         return f"{scheme}://{auth}{host}:{self.port}{query}"
 
@@ -332,7 +378,9 @@ class SmtpChannel:
         """Send ``message`` to the recipients in its To/Cc/Bcc headers.
 
         Raises :class:`DeliveryError`: transient for 4xx replies and network
-        errors, permanent for 5xx replies, rejected logins and TLS failures.
+        errors, permanent for 5xx replies, rejected logins and TLS failures;
+        its ``kind`` tells a refused message from a server out of reach, wrong
+        settings, or a message sent but never confirmed (never sent twice here).
         """
         mail = as_composed(message)
         if not mail.recipients:
@@ -341,13 +389,17 @@ class SmtpChannel:
         try:
             try:
                 refused = self._transmit(mail)
-            except smtplib.SMTPServerDisconnected:
+            except smtplib.SMTPServerDisconnected as exc:
                 self._connection = None
                 # An idle connection is often closed by the server (timeout,
                 # restart); one fresh attempt covers that without hiding outages.
-                if not reused:
+                # A server that does not answer in time is not asked twice.
+                if not reused or isinstance(exc.__context__, TimeoutError):
                     raise
                 refused = self._transmit(mail)
+        except _Unconfirmed as exc:
+            self.close()
+            raise self._failure(exc, mail) from exc.__cause__
         except (smtplib.SMTPException, OSError) as exc:
             if self._connection is not None and self._connection.sock is None:
                 self._connection = None
@@ -369,10 +421,41 @@ class SmtpChannel:
             connection.close()
 
     def _transmit(self, mail: Composed) -> dict[str, tuple[int, bytes]]:
+        """``smtplib``'s ``sendmail``, except that a failure once the content is on its way
+        raises :class:`_Unconfirmed`: the server may have taken the message."""
         if self._connection is None:
             self._connection = self._connect()
-        wire = mail.data.replace(b"\n", b"\r\n")
-        return self._connection.sendmail(mail.sender, list(mail.recipients), wire)
+        connection = self._connection
+        code, reply = connection.mail(mail.sender)
+        if code != 250:
+            _reset(connection, code)
+            raise smtplib.SMTPSenderRefused(code, reply, mail.sender)
+        refused: dict[str, tuple[int, bytes]] = {}
+        for recipient in mail.recipients:
+            code, reply = connection.rcpt(recipient)
+            if code not in (250, 251):
+                refused[recipient] = (code, reply)
+                if code == 421:
+                    break
+        if len(refused) == len(mail.recipients) or code == 421:
+            _reset(connection, code)
+            raise smtplib.SMTPRecipientsRefused(refused)
+        code, reply = connection.docmd("DATA")
+        if code != 354:
+            _reset(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        wire = _DOT_AT_LINE_START.sub(b"..", mail.data.replace(b"\n", b"\r\n"))
+        if not wire.endswith(b"\r\n"):
+            wire += b"\r\n"
+        try:
+            connection.send(wire + b".\r\n")
+            code, reply = connection.getreply()
+        except (smtplib.SMTPServerDisconnected, OSError) as exc:
+            raise _Unconfirmed() from exc
+        if code != 250:
+            _reset(connection, code)
+            raise smtplib.SMTPDataError(code, reply)
+        return refused
 
     def _connect(self) -> smtplib.SMTP:
         context = self._ssl_context or ssl.create_default_context()
@@ -399,7 +482,17 @@ class SmtpChannel:
         server = f"SMTP server {self.host}:{self.port}"
         what = f"message {mail.message_id} to {', '.join(mail.recipients)}"
         code: int | None = None
-        if isinstance(exc, smtplib.SMTPRecipientsRefused):
+        kind: FailureKind = "message"
+        if isinstance(exc, _Unconfirmed):
+            causes = (exc.__cause__, getattr(exc.__cause__, "__context__", None))
+            if any(isinstance(cause, TimeoutError) for cause in causes):
+                how = f"did not confirm {what} within {self.timeout:g}s of receiving it"
+            else:
+                how = f"closed the connection after receiving {what}, before confirming it"
+            text = f"{server} {how}; it may have arrived"
+            transient = True
+            kind = "unconfirmed"
+        elif isinstance(exc, smtplib.SMTPRecipientsRefused):
             replies = list(exc.recipients.items())
             code = replies[0][1][0] if replies else None
             detail = "; ".join(f"{rcpt}: {c} {_reply_text(text)}" for rcpt, (c, text) in replies)
@@ -412,27 +505,58 @@ class SmtpChannel:
                 f"{code} {_reply_text(exc.smtp_error)}"
             )
             transient = 400 <= code < 500
+            kind = "configuration"
         elif isinstance(exc, smtplib.SMTPResponseException):
             code = exc.smtp_code
             text = f"{server} refused {what}: {code} {_reply_text(exc.smtp_error)}"
             transient = not 500 <= code < 600
+            if code == 530:  # a login is required: the settings lack one
+                kind = "configuration"
+            elif code == 421 or isinstance(exc, smtplib.SMTPConnectError | smtplib.SMTPHeloError):
+                kind = "connection"
         elif isinstance(exc, smtplib.SMTPServerDisconnected):
-            text = f"{server} closed the connection while sending {what}: {exc}"
+            if isinstance(exc.__context__, TimeoutError):
+                text = f"{server} did not answer within {self.timeout:g}s while sending {what}"
+            else:
+                text = f"{server} closed the connection while sending {what}: {exc}"
             transient = True
+            kind = "connection"
         elif isinstance(exc, smtplib.SMTPException):
             # Missing STARTTLS/AUTH support and the like: only a change of
             # configuration helps.  (SMTPException is an OSError, so check first.)
             text = f"{server} cannot take {what}: {exc}"
             transient = False
+            kind = "configuration"
         elif isinstance(exc, ssl.SSLCertVerificationError):
             text = f"TLS certificate of {server} was not accepted: {exc.verify_message or exc}"
             transient = False
+            kind = "configuration"
         else:
             text = f"cannot reach {server}: {getattr(exc, 'strerror', None) or exc}"
             transient = True
+            kind = "connection"
         if self._password:
             text = text.replace(self._password, REDACTED)
-        return DeliveryError(text, transient=transient, code=code)
+        return DeliveryError(text, transient=transient, code=code, kind=kind)
+
+
+class _Unconfirmed(Exception):
+    """The connection failed after a message's content was sent (the cause says how)."""
+
+
+_DOT_AT_LINE_START = re.compile(rb"(?m)^\.")
+
+
+def _reset(connection: smtplib.SMTP, code: int) -> None:
+    """Leave the connection ready for the next message after a refusal, as ``sendmail``
+    does: closed after a 421 (the server is closing it), else reset."""
+    if code == 421:
+        connection.close()
+        return
+    try:
+        connection.rset()
+    except (smtplib.SMTPException, OSError):
+        connection.close()
 
 
 def _decoded(message: Message, name: str) -> str:

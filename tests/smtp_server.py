@@ -7,6 +7,7 @@ import shutil
 import socket
 import ssl
 import subprocess
+from collections.abc import Callable
 from dataclasses import dataclass
 from email import policy
 from email.message import EmailMessage
@@ -91,6 +92,11 @@ class _Handler:
         kind = "4.3.0 Temporarily refused" if 400 <= code < 500 else "5.7.1 Refused"
         return f"{code} {kind} by the test server"
 
+    async def _hang(self, stage: Stage) -> None:
+        # Polled rather than awaited on an event: the flag is set from the test's thread.
+        while self.sink.hang_at == stage:
+            await asyncio.sleep(0.01)
+
     async def handle_MAIL(
         self,
         server: SMTP,
@@ -99,6 +105,7 @@ class _Handler:
         address: str,
         mail_options: list[str],
     ) -> str:
+        await self._hang("MAIL")
         refusal = self._refusal("MAIL")
         if refusal:
             return refusal
@@ -114,6 +121,7 @@ class _Handler:
         address: str,
         rcpt_options: list[str],
     ) -> str:
+        await self._hang("RCPT")
         refusal = self._refusal("RCPT")
         if refusal:
             return refusal
@@ -121,6 +129,8 @@ class _Handler:
         return "250 OK"
 
     async def handle_DATA(self, server: SMTP, session: Session, envelope: Envelope) -> str:
+        if self.sink.delay:
+            await asyncio.sleep(self.sink.delay)
         refusal = self._refusal("DATA")
         if refusal:
             return refusal
@@ -130,17 +140,22 @@ class _Handler:
         assert isinstance(message, EmailMessage)
         transport: Any = server.transport
         peer: Any = session.peer
-        self.sink.received.append(
-            Received(
-                message=message,
-                raw=raw,
-                mail_from=envelope.mail_from or "",
-                rcpt_tos=tuple(envelope.rcpt_tos),
-                peer=(peer[0], peer[1]),
-                tls=transport.get_extra_info("ssl_object") is not None,
-                login=session.auth_data if session.authenticated else None,
-            )
+        received = Received(
+            message=message,
+            raw=raw,
+            mail_from=envelope.mail_from or "",
+            rcpt_tos=tuple(envelope.rcpt_tos),
+            peer=(peer[0], peer[1]),
+            tls=transport.get_extra_info("ssl_object") is not None,
+            login=session.auth_data if session.authenticated else None,
         )
+        self.sink.received.append(received)
+        if self.sink.on_message is not None:
+            self.sink.on_message(received)
+        # The message is kept, but the client never hears that it was.
+        await self._hang("DATA")
+        if self.sink.drop_after_data:
+            transport.close()
         return "250 Message accepted"
 
 
@@ -163,6 +178,13 @@ class SmtpSink:
     ``username``/``password`` make it require AUTH (also over plain text);
     ``starttls_context`` offers STARTTLS; ``implicit_tls_context`` makes it an
     SMTPS server.  The port stays the same across :meth:`stop` and :meth:`start`.
+
+    Misbehaviour on demand: ``delay`` seconds before each answer to a message's
+    content (a slow server); ``hang_at`` a stage, where it stops answering until
+    set back to ``None`` (at ``"DATA"`` after keeping the message); ``drop_after_data``
+    keeps each message and closes the connection instead of confirming it;
+    ``on_message`` is called with each accepted message, in the server's thread.
+    ``login_attempts`` counts the AUTH exchanges.
     """
 
     def __init__(
@@ -172,9 +194,16 @@ class SmtpSink:
         password: str | None = None,
         starttls_context: ssl.SSLContext | None = None,
         implicit_tls_context: ssl.SSLContext | None = None,
+        host: str = "127.0.0.1",
+        delay: float = 0.0,
     ) -> None:
-        self.host = "127.0.0.1"
+        self.host = host
         self.port = free_port(self.host)
+        self.delay = delay
+        self.hang_at: Stage | None = None
+        self.drop_after_data = False
+        self.on_message: Callable[[Received], None] | None = None
+        self.login_attempts = 0
         self.username = username
         self.password = password
         self.starttls_context = starttls_context
@@ -207,6 +236,7 @@ class SmtpSink:
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any
     ) -> AuthResult:
+        self.login_attempts += 1
         accepted = (
             isinstance(data, LoginPassword)
             and data.login.decode() == self.username
@@ -259,6 +289,7 @@ class SmtpSink:
         """Close all connections and stop listening; a no-op when not running."""
         if self._controller is None:
             return
+        self.hang_at = None
         self.drop_connections()
         self._controller.stop()
         self._controller = None

@@ -521,9 +521,9 @@ def test_smtp_url_defaults(
 
 
 def test_smtp_url_credentials_are_percent_decoded() -> None:
-    channel = SmtpChannel.from_url("smtp://a%20b%40c:x%2Fy@mail.example.dk")
+    channel = SmtpChannel.from_url("smtp://a%20b%40c:x%2Fy@mail.example.dk?allow_plain_auth=1")
     assert channel.username == "a b@c"
-    assert channel.url == "smtp://a%20b%40c:***@mail.example.dk:25"
+    assert channel.url == "smtp://a%20b%40c:***@mail.example.dk:25?allow_plain_auth=1"
 
 
 PORT_HINT = "use a number from 1 to 65535, e.g. smtp://mail.example.dk:587"
@@ -580,7 +580,8 @@ PORT_HINT = "use a number from 1 to 65535, e.g. smtp://mail.example.dk:587"
         ),
         (
             "smtp://mail.example.dk?tls=1",
-            "LPS_SMTP_URL has unknown option 'tls'; the options are starttls and timeout",
+            "LPS_SMTP_URL has unknown option 'tls'; "
+            "the options are starttls, timeout and allow_plain_auth",
         ),
         (
             "smtp://mail.example.dk?starttls=maybe",

@@ -20,7 +20,6 @@ from sqlalchemy import select
 from notifications.delivery import Channel, EmlChannel, SmtpChannel
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
-from workflow.groups import form_groups
 from workflow.records import OUTBOX
 
 SOREN = {
@@ -75,7 +74,7 @@ def run_cohort(wf: Workflow, clock: FixedClock, channel: Channel) -> Cohort:
         clock.set(when)
         wf.remind(channel=channel)
     clock.set(at(date(2027, 2, 16)))
-    form_groups(wf, "H1", size=4, save=True)
+    wf.form_groups("H1", size=4, save=True)
     clock.set(at(date(2027, 2, 22), 9, 5))
     wf.remind(channel=channel)
     clock.set(at(date(2027, 2, 22), 11))

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Iterable, Iterator, Sequence
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -625,13 +625,26 @@ class Workflow:
         dry_run: bool = False,
         channel: Channel | None = None,
         progress: Callable[[int], None] | None = None,
+        lease: timedelta | None = None,
+        lease_clock: Clock | None = None,
     ) -> SweepReport:
-        """Run the sweep once: due timed triggers, reminders, the digest, then delivery."""
-        from workflow.sweep import sweep
+        """Run the sweep once: due timed triggers, reminders, the digest, then delivery.
+
+        ``lease`` is how long a claimed message is reserved for this sweep (default
+        :data:`workflow.sweep.CLAIM_LEASE`) and ``lease_clock`` what measures it; see
+        :func:`workflow.sweep.deliver`."""
+        from workflow.sweep import CLAIM_LEASE, sweep
 
         if channel is None and not dry_run:
             channel = self.channel()
-        return sweep(self.runtime, dry_run=dry_run, channel=channel, progress=progress)
+        return sweep(
+            self.runtime,
+            dry_run=dry_run,
+            channel=channel,
+            progress=progress,
+            lease=lease or CLAIM_LEASE,
+            lease_clock=lease_clock,
+        )
 
     def outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxView]:
         """Outgoing messages, newest first."""
@@ -686,10 +699,59 @@ class Workflow:
                 update(OUTBOX)
                 .where(OUTBOX.c.id == message_id)
                 .values(
-                    status="pending", attempts=0, next_attempt_at=self.now(), claimed_until=None
+                    status="pending",
+                    attempts=0,
+                    unconfirmed=0,
+                    next_attempt_at=self.now(),
+                    claimed_until=None,
+                    claim_token=None,
                 )
             )
         return next(v for v in self.outbox() if v.id == message_id)
+
+    def retry_failed(self, rule: str | None = None) -> dict[str, int]:
+        """Put every failed message, or every failed message of ``rule``, back in the queue
+        to be sent on the next sweep; those of erased participants cannot be sent and stay.
+        Returns how many were queued again, by rule."""
+        from notifications.render import RULES
+
+        if rule is not None and rule not in RULES:
+            raise InvalidInput(f"unknown rule '{rule}'; the rules are: {', '.join(RULES)}")
+        chosen = (
+            select(OUTBOX.c.id)
+            .select_from(OUTBOX.outerjoin(PARTICIPANTS))
+            .where(OUTBOX.c.status == "failed", PARTICIPANTS.c.erased_at.is_(None))
+        )
+        if rule is not None:
+            chosen = chosen.where(OUTBOX.c.rule == rule)
+        with self.db.transaction() as conn:
+            counts = {
+                name: count
+                for name, count in conn.execute(
+                    select(OUTBOX.c.rule, func.count())
+                    .where(OUTBOX.c.id.in_(chosen))
+                    .group_by(OUTBOX.c.rule)
+                    .order_by(OUTBOX.c.rule)
+                )
+            }
+            if not counts:
+                which = f" with rule '{rule}'" if rule is not None else ""
+                raise NotFound(
+                    f"no failed messages{which} to retry; see `lps outbox list --status failed`"
+                )
+            conn.execute(
+                update(OUTBOX)
+                .where(OUTBOX.c.id.in_(chosen))
+                .values(
+                    status="pending",
+                    attempts=0,
+                    unconfirmed=0,
+                    next_attempt_at=self.now(),
+                    claimed_until=None,
+                    claim_token=None,
+                )
+            )
+        return counts
 
     # -- imports, exports, erasure ------------------------------------------------------------
 

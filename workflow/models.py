@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SCHEMA_REVISION = "0002"
+SCHEMA_REVISION = "0003"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -189,6 +189,10 @@ OUTBOX = Table(
     Column("attempts", Integer, default=0, nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
     Column("claimed_until", UTCDateTime()),
+    # Who holds the claim: a sweep records only what it still holds.
+    Column("claim_token", String(32)),
+    # Sends whose outcome nobody knows (the connection went after the content was sent).
+    Column("unconfirmed", Integer, default=0, server_default="0", nullable=False),
     Column("last_error", Text),
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),

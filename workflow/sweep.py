@@ -8,13 +8,15 @@ query on pending deadlines whose ``due_at`` has come.
 from __future__ import annotations
 
 import logging
+import secrets
 import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import bindparam, literal_column, or_, select, true, update
+from workflow.clock import Clock, lease_clock_for
+from sqlalchemy import func, literal_column, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -41,7 +43,6 @@ from workflow.records import (
     CohortRow,
     ParticipantRow,
     Step,
-    execute_many,
     insert_ignoring_duplicates,
     load_cohorts,
     write_steps,
@@ -58,6 +59,15 @@ SCHEDULER_ACTOR = "scheduler"
 PENDING: ColumnElement[str] = literal_column("'pending'")
 MAX_ATTEMPTS = 5
 CLAIM_LEASE = timedelta(minutes=5)
+# A send waits up to the channel's timeout for each of the server's replies, about ten on a
+# fresh connection (greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, the content's): the
+# lease is at least that long, so a send cannot outlast it (a server dripping its replies
+# aside). The default timeout of 30 s gives the default lease.
+REPLIES_PER_SEND = 10
+# Sends in a row that do not get through to the server before a sweep stops delivering.
+CONNECTION_FAILURES = 3
+# Sends of one message that the server took but never confirmed before it is not tried again.
+MAX_UNCONFIRMED = 2
 # The digest_checks row that says every administrator has been checked for the week.
 EVERY_ADMIN = "*"
 
@@ -83,6 +93,10 @@ class SweepReport:
     failed: int = 0
     seconds: float = 0.0
     dry_run: bool = False
+    # Why delivery ended before the outbox did, in one line; the rest stays queued.
+    delivery_stopped: str | None = None
+    # Whether that was the channel's settings (a rejected login), which no retry mends.
+    configuration_error: bool = False
 
     def count(self, outcome: str) -> int:
         return sum(1 for d in self.decisions if d.outcome == outcome)
@@ -107,8 +121,11 @@ def sweep(
     channel: Channel | None = None,
     batch_size: int = 500,
     progress: Progress | None = None,
+    lease: timedelta = CLAIM_LEASE,
+    lease_clock: Clock | None = None,
 ) -> SweepReport:
-    """Run every due rule, then deliver the outbox (unless ``dry_run``)."""
+    """Run every due rule, then deliver the outbox (unless ``dry_run``); ``lease`` and
+    ``lease_clock`` are :func:`deliver`'s."""
     started = time.perf_counter()
     report = SweepReport(dry_run=dry_run)
     now = runtime.now()
@@ -140,7 +157,7 @@ def sweep(
     with runtime.db.transaction() as conn:
         report.digests = _queue_digests(conn, now, runtime.settings)
     if channel is not None:
-        deliver(runtime, channel, report, progress=progress)
+        deliver(runtime, channel, report, progress=progress, lease=lease, lease_clock=lease_clock)
     report.seconds = time.perf_counter() - started
     return report
 
@@ -408,25 +425,61 @@ def deliver(
     *,
     batch_size: int = 200,
     progress: Progress | None = None,
+    lease: timedelta = CLAIM_LEASE,
+    lease_clock: Clock | None = None,
 ) -> SweepReport:
-    """Send pending outbox rows whose time has come. Rows are claimed first (with
-    ``SKIP LOCKED`` on PostgreSQL) so that two sweepers never send the same row.
+    """Send pending outbox rows whose time has come.
 
-    A channel whose resend replaces the first copy (``.eml`` files) has a claimed batch
-    recorded as sent in one transaction after one flush; any other channel has each message
-    recorded as it goes, so a crash repeats at most the message in flight."""
+    Rows are claimed in batches (with ``SKIP LOCKED`` on PostgreSQL) under a random token,
+    for ``lease``, so that two sweepers never send the same row: a sweep records a row as
+    sent or failed only while its token is still on it. A channel whose resend adds a
+    copy (SMTP) has each row's lease renewed just before its message goes, and the row is
+    skipped if another sweep has meanwhile taken it over, so that a sweep of any length
+    sends only what it holds; each message is recorded as it goes, so a crash repeats at
+    most the one in flight. A channel whose resend replaces the first copy (``.eml``
+    files) writes a batch under the claim just taken and records it in one transaction
+    after one flush.
+
+    Leases are measured by ``lease_clock`` (see :func:`runtime.clock.lease_clock_for`,
+    the default), not by the engine's clock, which a replay may hold still; the lease is
+    at least :data:`REPLIES_PER_SEND` times the channel's timeout, so that a send cannot
+    outlast it. The messages' dates and retry times follow the engine's clock.
+
+    Delivery stops early, leaving the remaining rows queued and saying so once in
+    ``report.delivery_stopped`` (and the log), after :data:`CONNECTION_FAILURES` sends in
+    a row that could not reach the server, or at once when the server refuses the
+    channel's settings (a rejected login): then nothing is counted against the messages."""
     from notifications.delivery import DeliveryError, OutgoingMail, compose
 
     report = report or SweepReport()
+    lease_clock = lease_clock or lease_clock_for(runtime.clock)
+    timeout = getattr(channel, "timeout", None)
+    if isinstance(timeout, int | float):
+        lease = max(lease, REPLIES_PER_SEND * timedelta(seconds=timeout))
     now = runtime.now()
     by_batch = getattr(channel, "replaces_on_resend", False)
-    while True:
+    in_a_row = 0
+    while report.delivery_stopped is None:
+        token = secrets.token_hex(16)
         with runtime.db.transaction() as conn:
-            claimed = _claim(conn, now, batch_size)
+            claimed = _claim(conn, now, lease_clock.now(), lease, token, batch_size)
         if not claimed:
             break
+        claim = _Claim(runtime, token, lease, lease_clock)
         sent: list[Any] = []
-        for row in claimed:
+        # Whether the row's lease was renewed along with recording the one before it.
+        renewed: bool | None = None
+        for index, row in enumerate(claimed):
+            if not by_batch:
+                held = claim.renew(row) if renewed is None else renewed
+                renewed = None
+                if not held:
+                    log.info(
+                        "skipping %s to %s: another sweep has taken it over",
+                        row.rule,
+                        row.recipient,
+                    )
+                    continue
             mail = OutgoingMail(
                 key=row.key,
                 rule=row.rule,
@@ -440,21 +493,34 @@ def deliver(
             try:
                 channel.send(compose(mail, date=now))
             except (DeliveryError, ValueError) as error:
-                _record_failure(runtime, row, error, now, report)
+                kind = error.kind if isinstance(error, DeliveryError) else "message"
+                if kind == "configuration":
+                    claim.release(claimed[index:])
+                    _stop(runtime, report, str(error), configuration=True)
+                    break
+                _record_failure(claim, row, error, now, report)
+                in_a_row = in_a_row + 1 if kind in ("connection", "unconfirmed") else 0
+                if in_a_row >= CONNECTION_FAILURES:
+                    claim.release(claimed[index + 1 :])
+                    why = f"{in_a_row} messages in a row did not get through ({error})"
+                    _stop(runtime, report, why)
+                    break
                 continue
+            in_a_row = 0
             if by_batch:
                 sent.append(row)
             else:
-                _record_sent(runtime, [row], now)
+                following = claimed[index + 1] if index + 1 < len(claimed) else None
+                renewed = claim.mark_sent([row], now, renewing=following)
                 report.delivered += 1
         if sent:
             try:
                 channel.flush()
             except DeliveryError as error:
                 for row in sent:
-                    _record_failure(runtime, row, error, now, report)
+                    _record_failure(claim, row, error, now, report)
             else:
-                _record_sent(runtime, sent, now)
+                claim.mark_sent(sent, now)
                 report.delivered += len(sent)
         if progress:
             progress(len(claimed))
@@ -462,53 +528,130 @@ def deliver(
     return report
 
 
-def _record_sent(runtime: Runtime, rows: list[Any], now: datetime) -> None:
-    with runtime.db.transaction() as conn:
-        execute_many(
-            conn,
-            _MARK_SENT,
-            [{"row_id": row.id, "attempts": row.attempts + 1, "now": now} for row in rows],
+def _stop(
+    runtime: Runtime, report: SweepReport, why: str, *, configuration: bool = False
+) -> None:
+    with runtime.db.reading() as conn:
+        queued = conn.execute(select(func.count()).where(OUTBOX.c.status == PENDING)).scalar_one()
+    if configuration:
+        report.delivery_stopped = (
+            f"{why}; delivery stopped, {queued} message(s) stay queued, "
+            "their tries untouched, until the mail settings are corrected"
         )
+        log.error("%s", report.delivery_stopped)
+    else:
+        report.delivery_stopped = (
+            f"{why}; delivery stopped, {queued} message(s) stay queued for the next sweep"
+        )
+        log.warning("%s", report.delivery_stopped)
+    report.configuration_error = configuration
 
 
-_MARK_SENT = (
-    update(OUTBOX)
-    .where(OUTBOX.c.id == bindparam("row_id"))
-    .values(
-        status="sent",
-        attempts=bindparam("attempts"),
-        sent_at=bindparam("now"),
-        claimed_until=None,
-        last_error=None,
-    )
-)
+class _Claim:
+    """One batch claimed under ``token``: every write is conditional on still holding it."""
+
+    def __init__(self, runtime: Runtime, token: str, lease: timedelta, lease_clock: Clock):
+        self.runtime = runtime
+        self.token = token
+        self.lease = lease
+        self.lease_clock = lease_clock
+
+    def _held(self, *ids: int, pending: bool = True) -> ColumnElement[bool]:
+        held = (OUTBOX.c.id.in_(ids) if len(ids) > 1 else OUTBOX.c.id == ids[0]) & (
+            OUTBOX.c.claim_token == self.token
+        )
+        return held & (OUTBOX.c.status == PENDING) if pending else held
+
+    def renew(self, row: Any) -> bool:
+        """Extend the lease on ``row`` from now; false when another sweep has taken it."""
+        with self.runtime.db.transaction() as conn:
+            return self._renew(conn, row)
+
+    def _renew(self, conn: Connection, row: Any) -> bool:
+        until = self.lease_clock.now() + self.lease
+        renewed = conn.execute(update(OUTBOX).where(self._held(row.id)).values(claimed_until=until))
+        return bool(renewed.rowcount)
+
+    def mark_sent(self, rows: list[Any], now: datetime, *, renewing: Any = None) -> bool | None:
+        """Record ``rows`` as sent where still held (even if cancelled meanwhile: they did
+        go), and in the same transaction renew the lease on ``renewing``, the next to send,
+        if given: whether that is still held."""
+        with self.runtime.db.transaction() as conn:
+            marked = conn.execute(
+                update(OUTBOX)
+                .where(self._held(*(row.id for row in rows), pending=False))
+                .values(
+                    status="sent",
+                    attempts=OUTBOX.c.attempts + 1,
+                    sent_at=now,
+                    claimed_until=None,
+                    claim_token=None,
+                    last_error=None,
+                )
+            ).rowcount
+            renewed = None if renewing is None else self._renew(conn, renewing)
+        if marked != len(rows):
+            log.warning(
+                "%d message(s) were sent after another sweep had taken them over; "
+                "that sweep records them",
+                len(rows) - marked,
+            )
+        return renewed
+
+    def release(self, rows: list[Any]) -> None:
+        """Give ``rows`` back untouched, for the next sweep."""
+        if not rows:
+            return
+        with self.runtime.db.transaction() as conn:
+            conn.execute(
+                update(OUTBOX)
+                .where(self._held(*(row.id for row in rows)))
+                .values(claimed_until=None, claim_token=None)
+            )
 
 
 def _record_failure(
-    runtime: Runtime, row: Any, error: Exception, now: datetime, report: SweepReport
+    claim: _Claim, row: Any, error: Exception, now: datetime, report: SweepReport
 ) -> None:
     from notifications.delivery import DeliveryError
 
     attempts = row.attempts + 1
-    transient = isinstance(error, DeliveryError) and error.transient
-    final = not transient or attempts >= MAX_ATTEMPTS
-    with runtime.db.transaction() as conn:
-        conn.execute(
+    unconfirmed = row.unconfirmed
+    text = str(error)
+    if isinstance(error, DeliveryError) and error.kind == "unconfirmed":
+        # The server may have it: one more try on a later sweep at most, never a series.
+        unconfirmed += 1
+        final = unconfirmed >= MAX_UNCONFIRMED or attempts >= MAX_ATTEMPTS
+        text += (
+            "; not sent again, so that it does not arrive twice: ask the recipient, and "
+            f"`lps outbox retry {row.id}` if it did not"
+            if final
+            else "; tried once more on a later sweep"
+        )
+    else:
+        transient = isinstance(error, DeliveryError) and error.transient
+        final = not transient or attempts >= MAX_ATTEMPTS
+    with claim.runtime.db.transaction() as conn:
+        recorded = conn.execute(
             update(OUTBOX)
-            .where(OUTBOX.c.id == row.id)
+            .where(claim._held(row.id))
             .values(
                 status="failed" if final else "pending",
                 attempts=attempts,
-                last_error=str(error),
+                unconfirmed=unconfirmed,
+                last_error=text,
                 claimed_until=None,
+                claim_token=None,
                 next_attempt_at=now + messages.retry_delay(attempts),
             )
-        )
+        ).rowcount
+    log.warning("sending %s to %s failed: %s", row.rule, row.recipient, error)
+    if not recorded:
+        return
     if final:
         report.failed += 1
     else:
         report.retrying += 1
-    log.warning("sending %s to %s failed: %s", row.rule, row.recipient, error)
 
 
 # What sending needs: the timestamps stay unread, their conversion being most of a row's cost.
@@ -524,6 +667,7 @@ _DELIVERED_COLUMNS = [
         "body_text",
         "body_html",
         "attempts",
+        "unconfirmed",
         "attachment_name",
         "attachment_type",
         "attachment",
@@ -531,28 +675,42 @@ _DELIVERED_COLUMNS = [
 ]
 
 
-def _claim(conn: Connection, now: datetime, limit: int) -> list[Any]:
-    """Claim due rows for a lease; a claimed, sent or failed row leaves the candidates, so
-    the next call returns the next rows."""
+def _claim(
+    conn: Connection,
+    now: datetime,
+    lease_now: datetime,
+    lease: timedelta,
+    token: str,
+    limit: int,
+) -> list[Any]:
+    """Claim up to ``limit`` rows due by ``now`` that nobody holds (never claimed, or their
+    lease over by ``lease_now``) under ``token`` until ``lease_now + lease``; a claimed,
+    sent or failed row leaves the candidates, so the next call returns the next rows."""
+    free = OUTBOX.c.claimed_until.is_(None) | (OUTBOX.c.claimed_until < lease_now)
     query = (
         select(*_DELIVERED_COLUMNS)
-        .where(
-            OUTBOX.c.status == PENDING,
-            OUTBOX.c.next_attempt_at <= now,
-            (OUTBOX.c.claimed_until.is_(None)) | (OUTBOX.c.claimed_until < now),
-        )
+        .where(OUTBOX.c.status == PENDING, OUTBOX.c.next_attempt_at <= now, free)
         .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
         query = query.with_for_update(skip_locked=True)
     rows = list(conn.execute(query).all())
-    if rows:
-        conn.execute(
-            update(OUTBOX)
-            .where(OUTBOX.c.id.in_([r.id for r in rows]))
-            .values(claimed_until=now + CLAIM_LEASE)
+    if not rows:
+        return rows
+    ids = [row.id for row in rows]
+    taken = conn.execute(
+        update(OUTBOX)
+        .where(OUTBOX.c.id.in_(ids), OUTBOX.c.status == PENDING, free)
+        .values(claim_token=token, claimed_until=lease_now + lease)
+    ).rowcount
+    if taken != len(rows):
+        held = set(
+            conn.execute(
+                select(OUTBOX.c.id).where(OUTBOX.c.id.in_(ids), OUTBOX.c.claim_token == token)
+            ).scalars()
         )
+        rows = [row for row in rows if row.id in held]
     return rows
 
 
