@@ -3,11 +3,14 @@
 from __future__ import annotations
 
 import os
+from collections.abc import Mapping
+from datetime import datetime
 from typing import TYPE_CHECKING, Any
 
 import click
 
 if TYPE_CHECKING:
+    from workflow.clock import Clock
     from workflow.engine import Workflow
 
 
@@ -25,12 +28,29 @@ class LpsClickError(click.ClickException):
             click.echo(f"Error: {line}", err=True)
 
 
-class App:
-    """What a command needs: the database URL, the acting administrator and the engine."""
+class LpsUsageError(LpsClickError):
+    """Bad usage that click cannot see, such as a malformed ``LPS_NOW``: exit code 2."""
 
-    def __init__(self, db_url: str | None = None, actor: str | None = None):
+    exit_code = 2
+
+
+class App:
+    """What a command needs: the database URL, the acting administrator, the clock and the
+    engine. The environment and the system clock are read here, and only here."""
+
+    def __init__(
+        self,
+        db_url: str | None = None,
+        actor: str | None = None,
+        *,
+        env: Mapping[str, str] | None = None,
+        system_clock: Clock | None = None,
+    ):
         self.db_url = db_url
         self.actor = actor
+        self._env = os.environ if env is None else env
+        self._system_clock = system_clock
+        self._clock: Clock | None = None
         self._workflow: Workflow | None = None
 
     @property
@@ -44,8 +64,49 @@ class App:
         if self._workflow is None:
             from workflow.engine import Workflow
 
-            self._workflow = Workflow.open(self.url, actor=self.actor)
+            self._workflow = Workflow.open(self.url, clock=self.clock(), actor=self.actor)
         return self._workflow
+
+    @property
+    def environ(self) -> Mapping[str, str]:
+        """The settings this command runs with (the process environment)."""
+        return self._env
+
+    def system_clock(self) -> Clock:
+        """The machine's clock."""
+        if self._system_clock is None:
+            from workflow.clock import SystemClock
+
+            self._system_clock = SystemClock()
+        return self._system_clock
+
+    def clock(self) -> Clock:
+        """``LPS_NOW`` when set, else the system clock; a bad ``LPS_NOW`` is bad usage."""
+        if self._clock is None:
+            from workflow.clock import FixedClock, parse_moment
+
+            value = self._env.get("LPS_NOW")
+            if not value:
+                self._clock = self.system_clock()
+            else:
+                from workflow.errors import InvalidInput
+
+                try:
+                    self._clock = FixedClock(parse_moment(value))
+                except InvalidInput as exc:
+                    raise LpsUsageError([str(exc)]) from None
+        return self._clock
+
+    def replayed(self) -> tuple[datetime, datetime] | None:
+        """(LPS_NOW, the system clock's now) when ``LPS_NOW`` is more than a day away from
+        the system clock, so a replay can say that it is one; else ``None``."""
+        from datetime import timedelta
+
+        now = self.clock().now()
+        real = self.system_clock().now()
+        if self._env.get("LPS_NOW") and abs(now - real) > timedelta(days=1):
+            return now, real
+        return None
 
     @staticmethod
     def translate(exc: BaseException) -> click.ClickException | None:

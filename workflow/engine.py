@@ -39,7 +39,7 @@ from states.programme import (
 )
 from states.rules import certified_deadlines, cohort_deadlines, host_letter_deadline
 from workflow import messages
-from workflow.clock import Clock, clock_from_env
+from workflow.clock import Clock, SystemClock, date_problem, local_text
 from workflow.db import Database
 from workflow.errors import (
     BulkRefused,
@@ -312,7 +312,7 @@ class Workflow:
         actor: str | None = None,
     ):
         self.db = database
-        self.clock = clock or clock_from_env()
+        self.clock = clock or SystemClock()
         self.actor = actor or default_actor()
 
     @classmethod
@@ -664,6 +664,10 @@ class Workflow:
                     skipped += 1
                     continue
                 step = Step(row, cohorts[row.cohort_id], now, self.actor)
+                disorder = _out_of_order(step)
+                if disorder:
+                    refused[f"{row.email} (#{row.id})"] = [disorder]
+                    continue
                 try:
                     self._fire(step, trigger, args, model=model)
                 except GuardFailed as refusal:
@@ -829,6 +833,16 @@ class Workflow:
         model: StepModel | None = None,
         target_code: str | None = None,
     ) -> list[str]:
+        if args.on is not None:
+            enrolled = step.row.created_at.astimezone(LOCAL_TZ).date()
+            if args.on < enrolled:
+                raise GuardFailed(
+                    trigger,
+                    [
+                        f"the date {args.on.isoformat()} is before the participant was "
+                        f"enrolled ({enrolled.isoformat()})"
+                    ],
+                )
         if model is None:
             with attached() as fresh:
                 return self._fire(step, trigger, args, model=fresh, target_code=target_code)
@@ -860,6 +874,9 @@ class Workflow:
             row = _find_participant(conn, ref)
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
         step = Step(row, cohort, now, self.actor)
+        disorder = _out_of_order(step)
+        if disorder:
+            raise GuardFailed("step", [disorder])
         notices = change(step)
         if dry_run:
             return self._result(step, notices, dry_run=True)
@@ -929,6 +946,10 @@ class Workflow:
 def _check_days(days: list[date]) -> None:
     if len(days) != 5:
         raise InvalidInput(f"a cohort has five teaching days; got {len(days)}")
+    for day in days:
+        problem = date_problem(day, "teaching day")
+        if problem:
+            raise InvalidInput(problem)
     for earlier, later in itertools.pairwise(days):
         if later <= earlier:
             raise InvalidInput(
@@ -949,6 +970,19 @@ FIELD_LIMITS = {
     "admin_email": 320,
     "jti_link": 1000,
 }
+
+
+def _out_of_order(step: Step) -> str | None:
+    """Why ``step`` would break its participant's time order, or ``None``: a trail never
+    goes back in time, so a clock set back by mistake cannot rewrite what came after."""
+    last = step.row.updated_at
+    if step.now >= last:
+        return None
+    return (
+        f"this step's moment {local_text(step.now)} comes before participant "
+        f"#{step.row.id}'s last recorded change ({local_text(last)}); a trail stays in time "
+        "order: is the clock (LPS_NOW) set back?"
+    )
 
 
 def too_long(**values: str | None) -> list[str]:
