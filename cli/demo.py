@@ -4,34 +4,47 @@ from __future__ import annotations
 
 import click
 
-from cli.app import App
+from cli.app import App, LpsUsageError
 from cli.output import table
 
 
 @click.command()
 @click.option("--quiet", is_flag=True, help="Print only the summary.")
+@click.option("--smtp", is_flag=True, help="Send the demo's mail to LPS_SMTP_URL.")
 @click.pass_obj
-def demo(app: App, quiet: bool) -> None:
+def demo(app: App, quiet: bool, smtp: bool) -> None:
     """Create a demo cohort and walk it through the programme, ending today.
 
-    Creates the database if needed. Mail goes to LPS_SMTP_URL when set, otherwise to .eml
-    files under LPS_MAIL_DIR (default ./outbox).
+    Creates the database if needed. Every address is at example.org, reserved for examples.
+    Mail goes to .eml files under LPS_MAIL_DIR (default ./outbox); only with --smtp to the
+    server in LPS_SMTP_URL. If the database already holds the demo cohort, says so, adds
+    nothing, and exits 0.
     """
-    from notifications.delivery import describe_channel
-    from workflow.clock import clock_from_env
-    from workflow.demo import run_demo
-    from workflow.engine import Workflow, default_channel
+    from notifications.delivery import channel_from_env, describe_channel
+    from workflow.demo import DemoExists, run_demo
+    from workflow.errors import InvalidInput
 
-    channel = default_channel()
-    end = clock_from_env().now()
-    code = run_demo(
-        app.url,
-        end=end,
-        narrate=(lambda line: None) if quiet else click.echo,
-        actor=app.actor or "demo",
-    )
-    workflow = Workflow.open(app.url, actor=app.actor)
-    views = workflow.participants(cohort=code)
+    settings = dict(app.environ)
+    if smtp and not settings.get("LPS_SMTP_URL", "").strip():
+        raise LpsUsageError(["--smtp sends the demo's mail to LPS_SMTP_URL, which is not set"])
+    if not smtp:
+        settings["LPS_SMTP_URL"] = ""
+    try:
+        channel = channel_from_env(settings)
+    except ValueError as exc:
+        raise InvalidInput(str(exc)) from None
+    try:
+        code = run_demo(
+            app.url,
+            end=app.clock().now(),
+            narrate=(lambda line: None) if quiet else click.echo,
+            channel=channel,
+            actor=app.actor or "demo",
+        )
+    except DemoExists as exists:
+        click.echo(str(exists))
+        return
+    views = app.workflow().participants(cohort=code)
     click.echo("")
     table(
         ["id", "name", "state", "outstanding"],
@@ -39,6 +52,11 @@ def demo(app: App, quiet: bool) -> None:
         title=f"Cohort {code} today",
     )
     click.echo("")
-    click.echo(f"Messages: {describe_channel(channel)}")
+    unused = (
+        ""
+        if smtp or not app.environ.get("LPS_SMTP_URL", "").strip()
+        else (" (not LPS_SMTP_URL: add --smtp to send the demo's mail there)")
+    )
+    click.echo(f"Messages: {describe_channel(channel)}{unused}")
     first = views[0].id if views else 1
     click.echo(f"Try: lps participant show {first}   lps history {first}   lps outbox list")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from notifications.delivery import EmlChannel
 from states.diagram import svg
 from workflow.clock import parse_moment
 from workflow.demo import run_demo
@@ -24,7 +25,9 @@ def test_report_example_is_current(tmp_path: Path, monkeypatch) -> None:  # type
     monkeypatch.setenv("LPS_MAIL_DIR", str(tmp_path / "outbox"))
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     end = parse_moment(DEMO_END)
-    code = run_demo(url, end=end, narrate=lambda line: None)
+    code = run_demo(
+        url, end=end, narrate=lambda line: None, channel=EmlChannel(tmp_path / "outbox")
+    )
     from workflow.clock import FixedClock
 
     workflow = Workflow.open(url, clock=FixedClock(end), actor="demo")
