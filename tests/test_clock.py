@@ -23,7 +23,6 @@ from workflow.errors import BulkRefused, GuardFailed, InvalidInput
 from workflow.migrate import upgrade
 
 DAYS_ARG = ",".join(day.isoformat() for day in DAYS)
-ENROLLED = "2027-01-04T10:00:00+01:00"
 
 
 @pytest.fixture
@@ -347,18 +346,20 @@ def _real_now(offset: timedelta) -> str:
 
 
 def test_remind_in_a_replay_says_so_in_its_first_line(lite: Cli) -> None:
-    result = lite("remind")
+    # Relative to the real clock, so that the test means the same whatever day it runs.
+    now = _real_now(-timedelta(days=30))
+    replay = at(lite, now)
+    result = replay("remind")
     assert result.exit_code == 0, result.output
     first = result.stdout.splitlines()[0]
-    assert first.startswith(f"Replay: LPS_NOW is {ENROLLED}, "), first
-    assert " the system clock (" in first
-    assert first.endswith("this sweep acts as if it were then.")
-    as_json = lite("remind", "--json")
+    assert first.startswith(f"Replay: LPS_NOW is {now}, 30 days before the system clock ("), first
+    assert first.endswith("); this sweep acts as if it were then.")
+    as_json = replay("remind", "--json")
     assert as_json.exit_code == 0
-    assert as_json.stderr.splitlines()[0].startswith(f"Replay: LPS_NOW is {ENROLLED}, ")
+    assert as_json.stderr.splitlines()[0].startswith(f"Replay: LPS_NOW is {now}, ")
     json.loads(as_json.stdout)
-    dry = lite("remind", "--dry-run")
-    assert dry.stdout.splitlines()[0].startswith(f"Replay: LPS_NOW is {ENROLLED}, ")
+    dry = replay("remind", "--dry-run")
+    assert dry.stdout.splitlines()[0].startswith(f"Replay: LPS_NOW is {now}, ")
 
 
 @pytest.mark.parametrize("offset", [timedelta(days=3), timedelta(days=-400)])
