@@ -10,7 +10,8 @@ from cli.app import App
 @click.command()
 @click.pass_obj
 def init(app: App) -> None:
-    """Create the database, or upgrade its schema; safe to run again."""
+    """Create the database (and the folders of a SQLite file's path), or upgrade its schema;
+    safe to run again."""
     from workflow.db import Database
     from workflow.migrate import upgrade
 

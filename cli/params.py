@@ -9,7 +9,7 @@ from typing import Any
 
 import click
 
-_DANISH = re.compile(r"^(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})$")
+_DANISH = re.compile(r"^(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})$", re.ASCII)
 
 
 def parse_date(text: str) -> date:
@@ -22,16 +22,29 @@ def parse_date(text: str) -> date:
     return date.fromisoformat(text)
 
 
+def _convert(text: str, param: click.Parameter | None, ctx: click.Context | None) -> date:
+    from workflow.clock import SUPPORTED_YEARS, in_supported_range, shown
+
+    try:
+        day = parse_date(text)
+    except ValueError:
+        raise click.BadParameter(
+            f"{shown(text)} is not a date; use YYYY-MM-DD, e.g. 2027-03-01", ctx, param
+        ) from None
+    if not in_supported_range(day):
+        raise click.BadParameter(
+            f"{shown(text)} is outside the supported years {SUPPORTED_YEARS}", ctx, param
+        )
+    return day
+
+
 class DateType(click.ParamType):
     name = "DATE"
 
     def convert(self, value: Any, param: click.Parameter | None, ctx: click.Context | None) -> date:
         if isinstance(value, date):
             return value
-        try:
-            return parse_date(str(value))
-        except ValueError:
-            self.fail(f"'{value}' is not a date; use YYYY-MM-DD, e.g. 2027-03-01", param, ctx)
+        return _convert(str(value), param, ctx)
 
 
 class DateListType(click.ParamType):
@@ -43,12 +56,7 @@ class DateListType(click.ParamType):
         if isinstance(value, list):
             return value
         parts = [part.strip() for part in str(value).split(",") if part.strip()]
-        dates = []
-        for part in parts:
-            try:
-                dates.append(parse_date(part))
-            except ValueError:
-                self.fail(f"'{part}' is not a date; use YYYY-MM-DD, e.g. 2027-03-01", param, ctx)
+        dates = [_convert(part, param, ctx) for part in parts]
         if len(dates) != 5:
             self.fail(f"give five dates separated by commas; got {len(dates)}", param, ctx)
         return dates

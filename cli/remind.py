@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
@@ -22,6 +23,11 @@ def remind(app: App, dry_run: bool, as_json: bool) -> None:
     from cli.progress import progress_bar
 
     workflow = app.workflow()
+    replayed = app.replayed()
+    if replayed:
+        # Said first, so that a replay's output is never taken for the real thing; on stderr
+        # with --json, so that stdout stays one JSON document.
+        click.echo(replay_line(*replayed), err=as_json)
     with progress_bar("Sweeping") as advance:
         report = workflow.remind(dry_run=dry_run, progress=advance)
     if as_json:
@@ -64,3 +70,17 @@ def _delivery_stopped(report: SweepReport) -> None:
     if report.configuration_error:
         raise LpsClickError([f"{report.delivery_stopped} in LPS_SMTP_URL"])
     click.echo(f"Warning: {report.delivery_stopped}", err=True)
+
+
+def replay_line(now: datetime, real: datetime) -> str:
+    """The line that says the sweep runs at LPS_NOW, how far from the system clock."""
+    from workflow.clock import local_text
+
+    gap = abs(now - real)
+    hours = round(gap.total_seconds() / 3600)
+    span = f"{round(hours / 24)} days" if hours >= 48 else f"{hours} hours"
+    way = "after" if now > real else "before"
+    return (
+        f"Replay: LPS_NOW is {local_text(now)}, {span} {way} the system clock "
+        f"({local_text(real)}); this sweep acts as if it were then."
+    )

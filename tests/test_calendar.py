@@ -120,8 +120,9 @@ def test_a_participant_calendar_has_their_deadlines_and_conversations(
 ) -> None:
     make_cohort(wf)
     person = enrol(wf)
+    clock.set(datetime(2027, 1, 6, 10, 0))
     wf.advance(
-        person, StepRequest("hold_manager_conversation", goals=("Tydelighed",), on=date(2027, 1, 3))
+        person, StepRequest("hold_manager_conversation", goals=("Tydelighed",), on=date(2027, 1, 5))
     )
     found = events(parse(wf.calendar("H1", str(person))))
     assert sorted(found) == sorted(
@@ -138,13 +139,13 @@ def test_a_participant_calendar_has_their_deadlines_and_conversations(
     assert str(deadline["summary"]) == "Frist: samtale med nærmeste leder"
     assert deadline.decoded("dtstart") == date(2027, 2, 15)
     assert deadline.decoded("dtend") == date(2027, 2, 16)
-    assert str(deadline["description"]) == "Opfyldt 3.1.2027."
+    assert str(deadline["description"]) == "Opfyldt 5.1.2027."
     jti = found[f"{person}-jti@lps"]
     assert jti.decoded("dtstart") == DAYS[1]
     assert str(jti["description"]) == "Endnu ikke opfyldt."
     held = found[f"{person}-manager_conversation-held@lps"]
     assert str(held["summary"]) == "Samtale med nærmeste leder (afholdt)"
-    assert held.decoded("dtstart") == date(2027, 1, 3)
+    assert held.decoded("dtstart") == date(2027, 1, 5)
 
     clock.set(datetime(2027, 3, 1, 10, 0))
     wf.advance(person, StepRequest("invite_jti"))

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from pathlib import Path
 
+from notifications.delivery import EmlChannel
 from states.diagram import svg
 from workflow.clock import parse_moment
 from workflow.demo import run_demo
@@ -20,12 +21,12 @@ def test_programme_picture_is_current() -> None:
 
 
 def test_report_example_is_current(tmp_path: Path) -> None:
-    from workflow.settings import Settings
 
     url = f"sqlite:///{tmp_path / 'demo.db'}"
     end = parse_moment(DEMO_END)
-    settings = Settings(mail_dir=tmp_path / "outbox")
-    code = run_demo(url, end=end, narrate=lambda line: None, settings=settings)
+    code = run_demo(
+        url, end=end, narrate=lambda line: None, channel=EmlChannel(tmp_path / "outbox")
+    )
     from workflow.clock import FixedClock
 
     workflow = Workflow.open(url, clock=FixedClock(end), actor="demo")

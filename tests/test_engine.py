@@ -593,7 +593,8 @@ def test_defer_before_day_one_moves_to_a_later_cohort(
     wf: Workflow, clock: FixedClock, pid: int
 ) -> None:
     make_cohort(wf, "H2", days=LATER_DAYS)
-    go(wf, pid, "hold_manager_conversation", goals=("Lede møder",), on=date(2027, 1, 2))
+    on(clock, date(2027, 1, 6))
+    go(wf, pid, "hold_manager_conversation", goals=("Lede møder",), on=date(2027, 1, 5))
     host(wf, pid)
     on(clock, INVITE_DAY)
     go(wf, pid, "invite_jti")
@@ -612,7 +613,7 @@ def test_defer_before_day_one_moves_to_a_later_cohort(
     assert new.id != pid
     assert new.cohort == "H2"
     assert new.state == "manager_conversation_held"
-    assert new.facts.manager_conversation == date(2027, 1, 2)
+    assert new.facts.manager_conversation == date(2027, 1, 5)
     assert new.facts.goals == ("Lede møder",)
     assert new.facts.host == Host("Hanne Vært", "hanne@example.dk", "leader", "Odense")
     assert new.facts.jti_invited is None
@@ -623,7 +624,7 @@ def test_defer_before_day_one_moves_to_a_later_cohort(
             "hold_manager_conversation",
             "enrolled",
             "manager_conversation_held",
-            "passed through automatically: manager conversation recorded on 2027-01-02",
+            "passed through automatically: manager conversation recorded on 2027-01-05",
             {"automatic": True},
         ),
     ]

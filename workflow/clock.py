@@ -3,11 +3,18 @@
 from __future__ import annotations
 
 import time
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
 
 from states.programme import LOCAL_TZ
 from workflow.errors import InvalidInput
+
+# Teaching days, step dates and LPS_NOW must lie in these years: wide enough for any real
+# cohort, narrow enough that every deadline computed from them (weeks before day 1, months
+# after day 5) stays a valid date.
+EARLIEST_YEAR = 2000
+LATEST_YEAR = 2199
+SUPPORTED_YEARS = f"{EARLIEST_YEAR}–{LATEST_YEAR}"
 
 
 class Clock(Protocol):
@@ -42,15 +49,99 @@ def _aware_utc(moment: datetime) -> datetime:
     return moment.astimezone(UTC)
 
 
+def in_supported_range(day: date) -> bool:
+    """Whether ``day`` lies in the years lps supports (:data:`SUPPORTED_YEARS`)."""
+    return EARLIEST_YEAR <= day.year <= LATEST_YEAR
+
+
+def date_problem(day: date, what: str) -> str | None:
+    """Why ``day`` cannot be used as ``what``, or ``None`` when it can."""
+    if in_supported_range(day):
+        return None
+    return f"{what} {day.isoformat()} is outside the supported years {SUPPORTED_YEARS}"
+
+
+def shown(text: str, limit: int = 60) -> str:
+    """``text`` quoted for a one-line message: control characters escaped, long text cut."""
+    cut = text if len(text) <= limit else text[:limit] + "…"
+    return f"'{cut}'" if cut.isprintable() else repr(cut)
+
+
+def local_text(moment: datetime) -> str:
+    """A moment as Copenhagen time with its offset, to the second, for messages."""
+    return moment.astimezone(LOCAL_TZ).isoformat(timespec="seconds")
+
+
 def parse_moment(text: str, *, name: str = "LPS_NOW") -> datetime:
-    """An ISO date or date-time; without an offset it is Copenhagen wall-clock time."""
+    """An ISO date or date-time in the supported years; without an offset it is Copenhagen
+    wall-clock time, which must exist and be unambiguous (not inside the spring-forward gap,
+    nor the repeated hour in autumn, where the offset must be given)."""
+    clean = text.strip()
     try:
-        moment = datetime.fromisoformat(text.strip())
+        moment = datetime.fromisoformat(clean)
     except ValueError:
         raise InvalidInput(
-            f"{name} must be an ISO date-time such as 2027-03-01T09:00, got '{text}'"
+            f"{name} must be an ISO date-time such as 2027-03-01T09:00, got {shown(text)}"
         ) from None
-    return _aware_utc(moment)
+    # Checked before any conversion: a moment near year 1 or 9999 cannot be moved to UTC.
+    if not in_supported_range(moment):
+        raise InvalidInput(
+            f"{name} {shown(clean)} is outside the supported years {SUPPORTED_YEARS}"
+        )
+    if moment.tzinfo is None:
+        moment = _copenhagen(moment, name)
+    utc = moment.astimezone(UTC)
+    if not in_supported_range(utc.astimezone(LOCAL_TZ)):
+        raise InvalidInput(
+            f"{name} {shown(clean)} is outside the supported years {SUPPORTED_YEARS}"
+        )
+    return utc
+
+
+def _copenhagen(wall: datetime, name: str) -> datetime:
+    """``wall`` as Copenhagen time, refusing a time that the clocks skip or show twice."""
+    first = wall.replace(tzinfo=LOCAL_TZ, fold=0)
+    second = wall.replace(tzinfo=LOCAL_TZ, fold=1)
+    before, after = first.utcoffset(), second.utcoffset()
+    if before == after:
+        return first
+    assert before is not None and after is not None
+    shown_wall = wall.isoformat(timespec="minutes" if wall.second == 0 else "seconds")
+    start, end = _transition_walls(first, before, after)
+    if after > before:
+        raise InvalidInput(
+            f"{name} {shown_wall} does not exist in Copenhagen: clocks jump from {start} to {end}"
+        )
+    raise InvalidInput(
+        f"{name} {shown_wall} happens twice in Copenhagen (clocks go back from {start} to "
+        f"{end}); give the offset: {shown_wall}{_offset(before)} for the first, "
+        f"{shown_wall}{_offset(after)} for the second"
+    )
+
+
+def _transition_walls(near: datetime, before: timedelta, after: timedelta) -> tuple[str, str]:
+    """The wall-clock times either side of the change of offset next to ``near``: e.g.
+    02:00 and 03:00 in spring, 03:00 and 02:00 in autumn."""
+    wall = near.replace(tzinfo=None)
+    # The change happens in UTC between these two moments; find its minute.
+    low = wall - max(before, after)
+    high = wall - min(before, after)
+    while high - low > timedelta(minutes=1):
+        middle = low + (high - low) / 2
+        if middle.replace(tzinfo=UTC).astimezone(LOCAL_TZ).utcoffset() == before:
+            low = middle
+        else:
+            high = middle
+    change = high.replace(second=0, microsecond=0)
+    return (change + before).strftime("%H:%M"), (change + after).strftime("%H:%M")
+
+
+def _offset(offset: timedelta) -> str:
+    minutes = int(offset.total_seconds() // 60)
+    sign = "+" if minutes >= 0 else "-"
+    return f"{sign}{abs(minutes) // 60:02d}:{abs(minutes) % 60:02d}"
+
+
 _PROCESS_STARTED = time.monotonic()
 
 

@@ -11,15 +11,34 @@ from __future__ import annotations
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
+from typing import TYPE_CHECKING
 
 from states.programme import LOCAL_TZ
 from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
+from workflow.errors import LpsError
 from workflow.migrate import upgrade
 from workflow.settings import Settings
 
+if TYPE_CHECKING:
+    from notifications.delivery import Channel
+
 Narrate = Callable[[str], None]
+
+CODE, LATER_CODE = "DEMO-1", "DEMO-1B"
+# Reserved for examples (RFC 2606): the demo's mail can never reach a real mailbox.
+DOMAIN = "example.org"
+
+
+class DemoExists(LpsError):
+    """The database already holds the demo cohort; a second one is not added."""
+
+    def __init__(self, code: str, where: str, remove: str):
+        self.code = code
+        super().__init__(
+            f"The demo cohort {code} already exists in {where}; nothing was added. {remove}"
+        )
 
 
 @dataclass(frozen=True)
@@ -55,10 +74,13 @@ def run_demo(
     *,
     end: datetime,
     narrate: Narrate,
+    channel: Channel,
     actor: str = "demo",
     settings: Settings | None = None,
 ) -> str:
-    """Create the schema if needed, then walk a demo cohort up to ``end``. Returns its code."""
+    """Create the schema if needed, then walk a demo cohort up to ``end``, delivering its
+    mail through ``channel``. Returns its code; raises :class:`DemoExists` when the database
+    already holds it."""
     database = Database(url)
     upgrade(database)
     today = end.astimezone(LOCAL_TZ).date()
@@ -68,12 +90,18 @@ def run_demo(
     clock = FixedClock(_at(start, 10))
     wf = Workflow(database, clock=clock, actor=actor, settings=settings)
 
-    existing = {c.code for c in wf.cohorts()}
-    suffix = 1
-    while f"DEMO-{suffix}" in existing or f"DEMO-{suffix}B" in existing:
-        suffix += 1
-    code, later_code = f"DEMO-{suffix}", f"DEMO-{suffix}B"
-    domain = f"demo{suffix}.example.dk"
+    existing = {c.code for c in wf.cohorts()} & {CODE, LATER_CODE}
+    if existing:
+        if database.sqlite_path is not None:
+            where, remove = (
+                str(database.sqlite_path),
+                f"Remove {database.sqlite_path} to start again.",
+            )
+        else:
+            where, remove = database.display_url, "Use an empty database to start again."
+        raise DemoExists(min(existing), where, remove)
+    code, later_code = CODE, LATER_CODE
+    domain = DOMAIN
 
     wf.create_cohort(
         code,
@@ -81,10 +109,10 @@ def run_demo(
         days=days,
         venue="Kommunernes Hus, Weidekampsgade 10, København S",
         admin_email=f"kursus@{domain}",
-        jti_link="https://jti.example.dk/survey",
+        jti_link=f"https://jti.{DOMAIN}/survey",
         articles=[
-            {"title": "Fra medarbejder til leder", "url": "https://example.dk/artikel-1"},
-            {"title": "Ledelsesrummet i kommunen", "url": "https://example.dk/artikel-2"},
+            {"title": "Fra medarbejder til leder", "url": f"https://{DOMAIN}/artikel-1"},
+            {"title": "Ledelsesrummet i kommunen", "url": f"https://{DOMAIN}/artikel-2"},
         ],
     )
     later_day_1 = _monday_on_or_after(today + timedelta(days=35))
@@ -215,7 +243,7 @@ def run_demo(
     while day <= today:
         clock.set(_at(day, 9, 5))
         if day > start:
-            report = wf.remind()
+            report = wf.remind(channel=channel)
             sent += report.delivered
             for decision in report.decisions:
                 if decision.outcome == "fired":
@@ -226,7 +254,7 @@ def run_demo(
                 action()
         day += timedelta(days=1)
     clock.set(end)
-    sent += wf.remind().delivered
+    sent += wf.remind(channel=channel).delivered
     narrate(f"{sent} messages delivered during the simulation")
     return code
 

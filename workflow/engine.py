@@ -39,6 +39,7 @@ from workflow.kernel import (
     StepRequest,
     fire,
     insert_participant,
+    out_of_order,
     pass_through,
     start_path,
     step_args,
@@ -542,6 +543,10 @@ class Workflow:
                     skipped += 1
                     continue
                 step = Step(row, cohorts[row.cohort_id], now, self.actor)
+                disorder = out_of_order(step)
+                if disorder:
+                    refused[f"{row.email} (#{row.id})"] = [disorder]
+                    continue
                 try:
                     fire(self.runtime, step, trigger, args, model=model)
                 except GuardFailed as refusal:

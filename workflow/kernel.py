@@ -30,7 +30,7 @@ from states.programme import (
 )
 from states.rules import cohort_deadlines, deadlines_after
 from workflow import messages
-from workflow.clock import Clock
+from workflow.clock import Clock, local_text
 from workflow.db import Database
 from workflow.errors import ConcurrentChange, GuardFailed, LpsError
 from workflow.machine import StepModel, attached
@@ -57,6 +57,7 @@ __all__ = [
     "change",
     "fire",
     "insert_participant",
+    "out_of_order",
     "pass_through",
     "start_path",
     "step_args",
@@ -141,6 +142,16 @@ def fire(
 ) -> list[str]:
     """Fire ``trigger`` on ``step`` and pass through what follows; returns the notices queued.
     Raises :class:`GuardFailed` with every broken rule, leaving the step unchanged."""
+    if args.on is not None:
+        enrolled = step.row.created_at.astimezone(LOCAL_TZ).date()
+        if args.on < enrolled:
+            raise GuardFailed(
+                trigger,
+                [
+                    f"the date {args.on.isoformat()} is before the participant was "
+                    f"enrolled ({enrolled.isoformat()})"
+                ],
+            )
     if model is None:
         with attached() as fresh:
             return fire(runtime, step, trigger, args, model=fresh)
@@ -183,6 +194,9 @@ def change(
         row = find_participant(conn, ref)
         cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
     step = Step(row, cohort, now, runtime.actor)
+    disorder = out_of_order(step)
+    if disorder:
+        raise GuardFailed("step", [disorder])
     notices = change(step)
     if dry_run:
         return step_result(step, notices, dry_run=True)
@@ -191,6 +205,19 @@ def change(
         if step.state == "deferred" and defer_to:
             notices += _enrol_deferred(runtime, conn, step, defer_to)
     return step_result(step, notices)
+
+
+def out_of_order(step: Step) -> str | None:
+    """Why ``step`` would break its participant's time order, or ``None``: a trail never
+    goes back in time, so a clock set back by mistake cannot rewrite what came after."""
+    last = step.row.updated_at
+    if step.now >= last:
+        return None
+    return (
+        f"this step's moment {local_text(step.now)} comes before participant "
+        f"#{step.row.id}'s last recorded change ({local_text(last)}); a trail stays in time "
+        "order: is the clock (LPS_NOW) set back?"
+    )
 
 
 def write(conn: Connection, steps: list[Step], *, raise_conflict: bool = True) -> list[Step]:

@@ -97,6 +97,7 @@ class ParticipantRow:
     deferred_from_id: int | None
     created_at: datetime
     erased_at: datetime | None
+    updated_at: datetime
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> ParticipantRow:
@@ -174,6 +175,7 @@ def enrolled_row(participant_id: int, values: dict[str, Any]) -> ParticipantRow:
         deferred_from_id=values["deferred_from_id"],
         created_at=values["created_at"],
         erased_at=None,
+        updated_at=values["updated_at"],
     )
 
 

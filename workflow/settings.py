@@ -59,12 +59,15 @@ class Variable:
 VARIABLES: tuple[Variable, ...] = (
     Variable(
         DATABASE_URL,
-        "`sqlite:///path.db` or `postgresql://user@host:5432/name`",
+        "`sqlite:///path.db` or `postgresql://user@host:5432/name`; on SQLite "
+        "`?timeout=SECONDS` is how long to wait for another process's write lock (default 15)",
         f"`{DEFAULT_DATABASE_URL}`",
         option="--db",
     ),
     Variable(
-        NOW, "the clock, ISO date-time (Copenhagen time without an offset)", "the system clock"
+        NOW,
+        "the clock, ISO date-time in the years 2000–2199 (Copenhagen time without an offset)",
+        "the system clock",
     ),
     Variable(SMTP_URL, "SMTP server for delivery", "unset: `.eml` files"),
     Variable(MAIL_DIR, "where `.eml` files go", f"`./{DEFAULT_MAIL_DIR}`"),

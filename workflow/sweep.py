@@ -15,7 +15,6 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from workflow.clock import Clock, lease_clock_for
 from sqlalchemy import func, literal_column, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
@@ -31,6 +30,7 @@ from states.programme import (
 )
 from states.rules import TIMED_RULE_BY_NAME, digest_moment, overdue, still_applies
 from workflow import messages
+from workflow.clock import Clock, lease_clock_for
 from workflow.errors import ConcurrentChange, GuardFailed
 from workflow.kernel import Runtime, fire
 from workflow.machine import attached

@@ -7,6 +7,7 @@ import itertools
 import re
 from datetime import date
 
+from workflow.clock import date_problem
 from workflow.errors import InvalidInput
 from workflow.records import CohortRow
 
@@ -22,6 +23,10 @@ def valid_email(value: str) -> bool:
 def check_days(days: list[date]) -> None:
     if len(days) != 5:
         raise InvalidInput(f"a cohort has five teaching days; got {len(days)}")
+    for day in days:
+        problem = date_problem(day, "teaching day")
+        if problem:
+            raise InvalidInput(problem)
     for earlier, later in itertools.pairwise(days):
         if later <= earlier:
             raise InvalidInput(
