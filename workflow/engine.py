@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import getpass
 import itertools
-import re
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -38,7 +37,7 @@ from states.programme import (
     waiver_refusal,
 )
 from states.rules import certified_deadlines, cohort_deadlines, host_letter_deadline
-from workflow import messages
+from workflow import messages, validation
 from workflow.clock import Clock, clock_from_env
 from workflow.db import Database
 from workflow.errors import (
@@ -68,8 +67,6 @@ if TYPE_CHECKING:
     from notifications.delivery import Channel
     from workflow.sweep import SweepReport
 
-EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
-LANGUAGES = ("da", "en")
 HOST_ROLES = ("leader", "hr")
 
 
@@ -78,10 +75,6 @@ def default_actor() -> str:
         return getpass.getuser()
     except Exception:
         return "unknown"
-
-
-def valid_email(value: str) -> bool:
-    return bool(EMAIL.match(value.strip()))
 
 
 # -- Views returned to callers ----------------------------------------------------------------
@@ -313,7 +306,7 @@ class Workflow:
     ):
         self.db = database
         self.clock = clock or clock_from_env()
-        self.actor = actor or default_actor()
+        self.actor: str = validation.ACTOR.clean(actor or default_actor())
 
     @classmethod
     def open(cls, url: str, *, clock: Clock | None = None, actor: str | None = None) -> Workflow:
@@ -344,21 +337,21 @@ class Workflow:
         articles: list[dict[str, str]] | None = None,
     ) -> CohortView:
         """Create a cohort with its five teaching days."""
-        code = code.strip()
-        if not code:
-            raise InvalidInput("the cohort code cannot be empty")
-        long_values = too_long(
-            code=code, name=name, venue=venue, admin_email=admin_email, jti_link=jti_link
+        values = validation.clean_all(
+            validation.COHORT,
+            {
+                "code": code,
+                "name": name,
+                "venue": venue,
+                "admin_email": admin_email,
+                "jti_link": jti_link,
+            },
         )
-        if long_values:
-            raise InvalidInput(long_values[0])
-        if not name.strip():
-            raise InvalidInput("the cohort name cannot be empty (--name TEXT)")
+        code = values["code"]
+        cleaned_articles = validation.articles(articles or [])
         _check_days(days)
-        if admin_email and not valid_email(admin_email):
-            raise InvalidInput(f"'{admin_email}' is not a valid admin email address")
         if max_absences < 0 or max_absences > 4:
-            raise InvalidInput("--max-absences must be between 0 and 4")
+            raise InvalidInput("the absences allowed must be between 0 and 4")
         if not 0 <= send_hour <= 23:
             raise InvalidInput("the send hour must be between 0 and 23")
         with self.db.transaction() as conn:
@@ -368,18 +361,18 @@ class Workflow:
             conn.execute(
                 COHORTS.insert().values(
                     code=code,
-                    name=name.strip(),
+                    name=values["name"],
                     day_1=days[0],
                     day_2=days[1],
                     day_3=days[2],
                     day_4=days[3],
                     day_5=days[4],
-                    venue=venue,
-                    admin_email=admin_email.strip() if admin_email else None,
+                    venue=values["venue"],
+                    admin_email=values["admin_email"],
                     max_absences=max_absences,
                     send_hour=send_hour,
-                    jti_link=jti_link,
-                    articles=articles or [],
+                    jti_link=values["jti_link"],
+                    articles=cleaned_articles,
                     schedule_sequence=0,
                     created_at=self.now(),
                 )
@@ -474,37 +467,27 @@ class Workflow:
     ) -> StepResult:
         """Enrol a participant: the first step of their path, with the welcome mail."""
         now = self.now()
+        values, invalid = validation.check(
+            validation.PARTICIPANT,
+            {
+                "name": name,
+                "email": email,
+                "municipality": municipality,
+                "workplace": workplace,
+                "manager_name": manager_name,
+                "manager_email": manager_email,
+                "language": language,
+                "jti_link": jti_link,
+            },
+        )
         with self.db.transaction() as conn:
             cohort = cohort_row(conn, cohort_code)
-            problems = too_long(workplace=workplace, jti_link=jti_link) + enrolment_problems(
-                cohort,
-                today=self.today(),
-                name=name,
-                email=email,
-                municipality=municipality,
-                manager_name=manager_name,
-                manager_email=manager_email,
-                language=language,
-            )
-            if _email_taken(conn, cohort.id, email):
-                problems.append(
-                    f"{email.strip().lower()} is already enrolled in cohort {cohort.code}"
-                )
+            problems = enrolment_closed(cohort, self.today()) + [str(p) for p in invalid]
+            if "email" in values and _email_taken(conn, cohort.id, values["email"]):
+                problems.append(f"{values['email']} is already enrolled in cohort {cohort.code}")
             if problems:
                 raise GuardFailed("enrol", problems)
-            row = _insert_participant(
-                conn,
-                cohort,
-                now,
-                name=name,
-                email=email,
-                municipality=municipality,
-                workplace=workplace,
-                language=language,
-                manager_name=manager_name,
-                manager_email=manager_email,
-                jti_link=jti_link,
-            )
+            row = _insert_participant(conn, cohort, now, **values)
             step = Step(row, cohort, now, self.actor)
             notices = _start_path(step, note=None)
             self._write(conn, [step])
@@ -549,16 +532,17 @@ class Workflow:
         self, ref: str | int, *, name: str, email: str, role: str, municipality: str
     ) -> ParticipantView:
         """Register (or replace) the host of a participant's career visit."""
-        problems = too_long(name=name, email=email, municipality=municipality)
-        if not name.strip():
-            problems.append("the host's name cannot be empty (--name TEXT)")
-        if not valid_email(email):
-            problems.append(f"'{email}' is not a valid email address for the host")
+        values, invalid = validation.check(
+            validation.HOST, {"name": name, "email": email, "municipality": municipality}
+        )
+        problems = [str(problem) for problem in invalid]
         if role not in HOST_ROLES:
             problems.append(f"the host's role must be one of {', '.join(HOST_ROLES)}")
 
         def change(step: Step) -> list[str]:
-            if not same_municipality(municipality, step.row.municipality):
+            if "municipality" in values and not same_municipality(
+                municipality, step.row.municipality
+            ):
                 problems.append(
                     f"the host is in {municipality}, but the participant is in "
                     f"{step.row.municipality}: the career visit must be in the participant's "
@@ -569,7 +553,7 @@ class Workflow:
             if problems:
                 raise GuardFailed("set_host", problems)
             step.facts = step.facts.with_changes(
-                host=Host(name.strip(), email.strip(), role, municipality.strip())
+                host=Host(values["name"], values["email"], role, values["municipality"])
             )
             step.record("set_host", step.state, step.state, data={"role": role})
             if step.facts.career_visit is None:
@@ -583,6 +567,7 @@ class Workflow:
     def advance(self, ref: str | int, request: StepRequest, *, dry_run: bool = False) -> StepResult:
         """Fire a trigger for one participant: refused as a whole, or written as a whole."""
         trigger = normalise_trigger(request.trigger)
+        validation.step_texts(request.note, request.reason, request.goals)
         target = self._target_plan(request.to) if request.to else None
         args = _args(request, target)
 
@@ -620,6 +605,7 @@ class Workflow:
             )
         if trigger == "defer":
             raise InvalidInput("defer moves one participant at a time; name the participant")
+        validation.step_texts(request.note, request.reason, request.goals)
         args = _args(request, None)
         now = self.now()
         wanted = list(dict.fromkeys(code.strip() for code in codes))
@@ -691,6 +677,7 @@ class Workflow:
     def waive(self, ref: str | int, obligation: str, reason: str) -> StepResult:
         """Waive an obligation with a reason: an audited decision, never a silent override."""
         name = normalise_trigger(obligation)
+        validation.REASON.clean(reason)
 
         def change(step: Step) -> list[str]:
             problems = []
@@ -937,67 +924,14 @@ def _check_days(days: list[date]) -> None:
             )
 
 
-FIELD_LIMITS = {
-    "code": 64,
-    "name": 200,
-    "email": 320,
-    "municipality": 100,
-    "workplace": 200,
-    "manager_name": 200,
-    "manager_email": 320,
-    "venue": 300,
-    "admin_email": 320,
-    "jti_link": 1000,
-}
-
-
-def too_long(**values: str | None) -> list[str]:
-    """A line for each value longer than its column allows."""
-    return [
-        f"{field.replace('_', ' ')} is {len(value)} characters; at most "
-        f"{FIELD_LIMITS[field]} are allowed"
-        for field, value in values.items()
-        if value is not None and len(value.strip()) > FIELD_LIMITS[field]
-    ]
-
-
-def enrolment_problems(
-    cohort: CohortRow,
-    *,
-    today: date,
-    name: str,
-    email: str,
-    municipality: str,
-    manager_name: str,
-    manager_email: str,
-    language: str,
-) -> list[str]:
-    """Every enrolment rule the given details break (uniqueness aside)."""
-    problems = too_long(
-        name=name,
-        email=email,
-        municipality=municipality,
-        manager_name=manager_name,
-        manager_email=manager_email,
-    )
+def enrolment_closed(cohort: CohortRow, today: date) -> list[str]:
+    """The enrolment rule of the cohort itself: it closes before teaching day 1."""
     if today >= cohort.days[0]:
-        problems.append(
+        return [
             f"cohort {cohort.code} started on {cohort.days[0].isoformat()}; "
             "enrolment closes before teaching day 1"
-        )
-    if not name.strip():
-        problems.append("the participant's name cannot be empty (--name TEXT)")
-    if not valid_email(email):
-        problems.append(f"'{email}' is not a valid email address")
-    if not municipality.strip():
-        problems.append("the municipality is required (--municipality TEXT)")
-    if not manager_name.strip():
-        problems.append("the manager's name is required (--manager-name TEXT)")
-    if not valid_email(manager_email):
-        problems.append(f"'{manager_email}' is not a valid email address for the manager")
-    if language not in LANGUAGES:
-        problems.append(f"language must be da or en, not '{language}'")
-    return problems
+        ]
+    return []
 
 
 def _insert_participant(

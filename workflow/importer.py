@@ -18,14 +18,9 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from states.programme import STEP_NOTICES
-from workflow.engine import (
-    LANGUAGES,
-    _start_path,
-    cohort_row,
-    enrolment_problems,
-    valid_email,
-)
-from workflow.errors import ImportRejected, InvalidInput
+from workflow import validation
+from workflow.engine import _start_path, cohort_row, enrolment_closed
+from workflow.errors import ImportRejected, InvalidField, InvalidInput
 from workflow.records import (
     PARTICIPANTS,
     CohortRow,
@@ -94,16 +89,6 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_NAME = {field.name: field for field in FIELDS}
 
 _SEPARATORS = re.compile(r"[\s_\-.]+")
-_LANGUAGE_WORDS = {
-    "": "da",
-    "da": "da",
-    "dk": "da",
-    "dansk": "da",
-    "danish": "da",
-    "en": "en",
-    "engelsk": "en",
-    "english": "en",
-}
 # Every enrolment queues the welcome mail for the participant and their manager.
 _WELCOMES = sum(len(notice.recipients) for notice in STEP_NOTICES["enrol"])
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -289,23 +274,6 @@ def _read_header(
 # -- checking -----------------------------------------------------------------------------------
 
 
-def _limit(column: str) -> int | None:
-    length = getattr(PARTICIPANTS.c[column].type, "length", None)
-    return length if isinstance(length, int) else None
-
-
-_LIMITS = {field.name: _limit(field.name) for field in FIELDS if field.name != "language"}
-
-
-# Unicode's control characters (category Cc), a set its stability policy keeps fixed.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _control_character(value: str) -> str | None:
-    found = _CONTROL.search(value)
-    return f"U+{ord(found.group()):04X}" if found else None
-
-
 def check_rows(
     table: CsvFile,
     cohort: CohortRow,
@@ -315,18 +283,9 @@ def check_rows(
 ) -> tuple[list[ImportRow], list[InvalidInput]]:
     """Every row checked against the enrolment rules, the file and the cohort; returns the
     clean rows and every problem found."""
-    problems: list[InvalidInput] = []
-    cohort_wide = enrolment_problems(
-        cohort,
-        today=today,
-        name="x",
-        email="x@example.dk",
-        municipality="x",
-        manager_name="x",
-        manager_email="x@example.dk",
-        language="da",
-    )
-    problems += [InvalidInput(problem) for problem in cohort_wide]
+    problems: list[InvalidInput] = [
+        InvalidInput(problem) for problem in enrolment_closed(cohort, today)
+    ]
     seen: dict[str, int] = {}
     clean: list[ImportRow] = []
     for line, cells in table.rows:
@@ -350,24 +309,6 @@ def check_rows(
                 )
             else:
                 seen[row.email] = line
-        if row is not None and not row_problems:
-            # The engine's own rules have the last word, so an import never enrols someone
-            # `lps participant add` would refuse.
-            extra = [
-                problem
-                for problem in enrolment_problems(
-                    cohort,
-                    today=today,
-                    name=row.name,
-                    email=row.email,
-                    municipality=row.municipality,
-                    manager_name=row.manager_name,
-                    manager_email=row.manager_email,
-                    language=row.language,
-                )
-                if problem not in cohort_wide
-            ]
-            row_problems += [InvalidInput(problem, line=line) for problem in extra]
         if row_problems:
             problems += row_problems
         elif row is not None:
@@ -396,46 +337,20 @@ def _check_row(
                     column=f"#{index + 1}",
                 )
             )
-    values: dict[str, str] = {}
+    values: dict[str, Any] = {}
     for field in FIELDS:
         position = table.positions.get(field.name)
-        value = cells[position].strip() if position is not None and position < len(cells) else ""
-        column = table.columns.get(field.name, field.name)
-
-        def bad(message: str, column: str = column) -> None:
-            problems.append(InvalidInput(message, line=line, column=column))
-
-        control = _control_character(value)
-        limit = _LIMITS.get(field.name)
-        if control:
-            bad(f"contains a control character ({control})")
-        elif limit is not None and len(value) > limit:
-            bad(f"is {len(value)} characters long; at most {limit} fit")
-        elif field.required and not value:
-            bad("missing; every participant needs one")
-        elif field.name in ("email", "manager_email") and not valid_email(value):
-            bad(f"'{value}' is not a valid email address")
-        elif field.name == "language" and value.casefold() not in _LANGUAGE_WORDS:
-            bad(f"unknown language '{value}'; use {' or '.join(LANGUAGES)}")
-        elif field.name == "jti_link" and value and not value.startswith(("https://", "http://")):
-            bad(f"'{value}' is not a link; it must start with https://")
-        values[field.name] = value
+        value = cells[position] if position is not None and position < len(cells) else ""
+        # The same rule as `lps participant add` and Workflow.enrol, so that an import never
+        # enrols someone they would refuse, nor refuses someone they would enrol.
+        try:
+            values[field.name] = validation.PARTICIPANT[field.name].clean(value)
+        except InvalidField as problem:
+            column = table.columns.get(field.name, field.name)
+            problems.append(InvalidInput(problem.reason, line=line, column=column))
     if problems:
         return None, problems
-    return (
-        ImportRow(
-            line=line,
-            name=values["name"],
-            email=values["email"].lower(),
-            municipality=values["municipality"],
-            workplace=values["workplace"] or None,
-            manager_name=values["manager_name"],
-            manager_email=values["manager_email"].lower(),
-            language=_LANGUAGE_WORDS[values["language"].casefold()],
-            jti_link=values["jti_link"] or None,
-        ),
-        [],
-    )
+    return ImportRow(line=line, **values), []
 
 
 # -- importing ----------------------------------------------------------------------------------

@@ -1,0 +1,312 @@
+"""Outside input is checked by one set of rules, whichever way it comes in: `lps participant
+add`, `lps cohort create` and `update`, the CSV import and the Python API refuse the same values
+with the same reasons, on SQLite and PostgreSQL, before anything is written."""
+
+from __future__ import annotations
+
+import codecs
+import json
+
+import pytest
+from click.testing import Result
+from conftest import Cli, enrol, make_cohort
+
+from workflow.engine import StepRequest, Workflow
+from workflow.errors import GuardFailed, ImportRejected, InvalidInput
+from workflow.importer import import_participants
+
+DAYS_ARG = "2027-03-01,2027-03-15,2027-03-29,2027-04-12,2027-04-26"
+HEADER = "Navn;E-mail;Kommune;Arbejdsplads;Nærmeste leder;Leders e-mail;Sprog;JTI-link"
+COLUMNS = {
+    "name": "Navn",
+    "email": "E-mail",
+    "municipality": "Kommune",
+    "workplace": "Arbejdsplads",
+    "manager_name": "Nærmeste leder",
+    "manager_email": "Leders e-mail",
+    "language": "Sprog",
+    "jti_link": "JTI-link",
+}
+PERSON = {
+    "name": "Søren Ærø",
+    "email": "soren@odense.dk",
+    "municipality": "Odense",
+    "workplace": "Borgerservice",
+    "manager_name": "Mette Kjær",
+    "manager_email": "mette@odense.dk",
+    "language": "da",
+    "jti_link": "https://jti.example.dk/s/1",
+}
+FLAGS = {field: "--" + field.replace("_", "-") for field in PERSON}
+
+
+def ok(lps: Cli, *args: str) -> Result:
+    result = lps(*args)
+    assert result.exit_code == 0, (args, result.output, result.exception)
+    return result
+
+
+def fails(lps: Cli, *args: str, code: int = 1) -> Result:
+    result = lps(*args)
+    assert result.exit_code == code, (args, result.output, result.exception)
+    assert result.stdout == ""
+    return result
+
+
+def add_args(cohort: str = "H1", **changes: str) -> list[str]:
+    values = {**PERSON, **changes}
+    args = ["participant", "add", cohort]
+    for field, value in values.items():
+        args += [FLAGS[field], value]
+    return args
+
+
+def csv_file(*people: dict[str, str]) -> bytes:
+    def cell(value: str) -> str:
+        return '"{}"'.format(value.replace('"', '""'))
+
+    lines = [HEADER] + [";".join(cell(p[field]) for field in COLUMNS) for p in people]
+    return codecs.BOM_UTF8 + ("\r\n".join(lines) + "\r\n").encode("utf-8", "surrogatepass")
+
+
+def person(**changes: str) -> dict[str, str]:
+    return {**PERSON, **changes}
+
+
+def import_lines(wf: Workflow, data: bytes, *, dry_run: bool) -> list[str]:
+    with pytest.raises(ImportRejected) as caught:
+        import_participants(wf, "H1", data, dry_run)
+    return caught.value.lines()
+
+
+def enrol_reasons(wf: Workflow, **changes: str) -> list[str]:
+    with pytest.raises(GuardFailed) as caught:
+        wf.enrol("H1", **person(**changes))
+    return caught.value.reasons
+
+
+def nobody(wf: Workflow) -> bool:
+    return wf.participants() == []
+
+
+# -- control characters -------------------------------------------------------------------------
+
+LABELS = {
+    "name": "the participant's name",
+    "email": "the participant's email",
+    "municipality": "the municipality",
+    "workplace": "the workplace",
+    "manager_name": "the manager's name",
+    "manager_email": "the manager's email",
+    "jti_link": "the participant's JTI link",
+}
+# Each character, and the reason any field of a person gives for refusing it.
+UNWANTED = {
+    "\n": "contains a line break (U+000A); write it on one line",
+    "\r": "contains a line break (U+000D); write it on one line",
+    "\x07": "contains a control character (U+0007); remove it",
+    "\x1b": "contains a control character (U+001B); remove it",
+    "\x85": "contains a line break (U+0085); write it on one line",
+    "\u200b": "contains an invisible formatting character (U+200B ZERO WIDTH SPACE); remove it",
+    "\u202e": (
+        "contains an invisible formatting character (U+202E RIGHT-TO-LEFT OVERRIDE); remove it"
+    ),
+    "\ufeff": (
+        "contains an invisible formatting character (U+FEFF ZERO WIDTH NO-BREAK SPACE); remove it"
+    ),
+    "\u2028": "contains a line separator (U+2028); write it on one line",
+    "\u2029": "contains a paragraph separator (U+2029); write it on one line",
+}
+
+
+def spoiled(field: str, char: str) -> str:
+    """A good value for ``field`` with ``char`` in the middle of it."""
+    value = PERSON[field]
+    middle = len(value) // 2
+    return value[:middle] + char + value[middle:]
+
+
+@pytest.mark.parametrize("char", list(UNWANTED), ids=lambda c: f"U+{ord(c):04X}")
+@pytest.mark.parametrize("field", list(LABELS))
+def test_add_refuses_a_control_or_format_character_in_any_field(
+    lps: Cli, field: str, char: str
+) -> None:
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    result = fails(lps, *add_args(**{field: spoiled(field, char)}))
+    assert result.stderr == f"Error: {LABELS[field]} {UNWANTED[char]}\n"
+    assert json.loads(ok(lps, "participant", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize(
+    "char", ["\n", "\x07", "\u200b", "\u2028"], ids=lambda c: f"U+{ord(c):04X}"
+)
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_the_import_refuses_what_add_refuses_by_line_and_column(
+    wf: Workflow, char: str, dry_run: bool
+) -> None:
+    make_cohort(wf)
+    data = csv_file(
+        person(),
+        person(email="b@odense.dk", name=spoiled("name", char)),
+        person(email="c@odense.dk", manager_email=spoiled("manager_email", char)),
+        person(email="d@odense.dk", jti_link=spoiled("jti_link", char)),
+    )
+    lines = 1 + char.count("\n")  # a line break in a quoted cell starts a new line of the file
+    assert import_lines(wf, data, dry_run=dry_run) == [
+        f"line 3, column Navn: {UNWANTED[char]}",
+        f"line {3 + lines}, column Leders e-mail: {UNWANTED[char]}",
+        f"line {3 + 2 * lines}, column JTI-link: {UNWANTED[char]}",
+        "3 problem(s) in the file; nothing was imported",
+    ]
+    assert nobody(wf)
+
+
+def test_a_bell_refused_by_the_import_is_refused_by_add_and_the_api(lps: Cli, wf: Workflow) -> None:
+    make_cohort(wf)
+    reason = "contains a control character (U+0007); remove it"
+    assert import_lines(wf, csv_file(person(name="Søren\x07")), dry_run=True) == [
+        f"line 2, column Navn: {reason}",
+        "1 problem(s) in the file; nothing was imported",
+    ]
+    assert fails(lps, *add_args(name="Søren\x07")).stderr == (
+        f"Error: the participant's name {reason}\n"
+    )
+    assert enrol_reasons(wf, name="Søren\x07") == [f"the participant's name {reason}"]
+    assert nobody(wf)
+
+
+def test_a_lone_surrogate_is_refused(wf: Workflow) -> None:
+    make_cohort(wf)
+    assert enrol_reasons(wf, name="S\udcf8ren") == [
+        "the participant's name contains a lone surrogate (U+DCF8), which is not text; retype it"
+    ]
+    # In a file it cannot even be written as UTF-8.
+    with pytest.raises(InvalidInput, match="is not UTF-8"):
+        import_participants(wf, "H1", csv_file(person(name="S\udcf8ren")))
+    assert nobody(wf)
+
+
+def test_joiners_that_spell_a_name_are_kept(wf: Workflow) -> None:
+    make_cohort(wf)
+    persian = "نرگس\u200cرضایی"  # the zero-width non-joiner belongs in the word
+    family = "Ida 👩\u200d👩\u200d👧 Holm"
+    first = wf.enrol("H1", **person(name=persian)).participant
+    second = wf.enrol("H1", **person(name=family, email="ida@odense.dk")).participant
+    assert (first.name, second.name) == (persian, family)
+
+
+def test_cli_refuses_a_cohort_name_with_a_line_break_and_the_calendar_stays_whole(
+    lps: Cli,
+) -> None:
+    result = fails(lps, "cohort", "create", "H1", "--name", "Hold\nforår", "--days", DAYS_ARG)
+    assert result.stderr == (
+        "Error: the cohort's name contains a line break (U+000A); write it on one line\n"
+    )
+    assert json.loads(ok(lps, "cohort", "list", "--json").stdout) == []
+    ok(lps, "cohort", "create", "H1", "--name", "Hold forår", "--days", DAYS_ARG)
+    assert fails(lps, *add_args(name="Søren\nÆrø")).stderr == (
+        "Error: the participant's name contains a line break (U+000A); write it on one line\n"
+    )
+    ok(lps, *add_args())
+    assert ok(lps, "calendar", "H1", "--participant", "1").stdout.startswith("BEGIN:VCALENDAR")
+
+
+@pytest.mark.parametrize(
+    ("option", "value", "message"),
+    [
+        (
+            "--name",
+            "Hold\x1b[31m",
+            "the cohort's name contains a control character (U+001B); remove it",
+        ),
+        (
+            "--venue",
+            "Odense\u2029Rådhus",
+            "the venue contains a paragraph separator (U+2029); write it on one line",
+        ),
+        (
+            "--admin-email",
+            "kursus\u200b@odense.dk",
+            "the admin email contains an invisible formatting character "
+            "(U+200B ZERO WIDTH SPACE); remove it",
+        ),
+    ],
+)
+def test_cli_refuses_control_characters_in_every_cohort_field(
+    lps: Cli, option: str, value: str, message: str
+) -> None:
+    args = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, option, value]
+    assert fails(lps, *args).stderr == f"Error: {message}\n"
+    assert json.loads(ok(lps, "cohort", "list", "--json").stdout) == []
+
+
+def test_cli_refuses_a_control_character_in_the_cohort_code(lps: Cli) -> None:
+    result = fails(lps, "cohort", "create", "H\t1", "--name", "Hold 1", "--days", DAYS_ARG)
+    assert result.stderr == (
+        "Error: the cohort code contains a control character (U+0009); remove it\n"
+    )
+
+
+def test_notes_goals_and_reasons_may_have_lines_but_no_control_characters(wf: Workflow) -> None:
+    make_cohort(wf)
+    pid = enrol(wf)
+    step = StepRequest(
+        "hold_manager_conversation",
+        goals=("Lede\u2028møder",),
+        note="Aftaler:\n- ugentlig status",
+    )
+    with pytest.raises(InvalidInput) as caught:
+        wf.advance(pid, step)
+    assert caught.value.lines() == [
+        "learning goal 1 contains a line separator (U+2028); use an ordinary line break"
+    ]
+    with pytest.raises(InvalidInput) as caught:
+        wf.advance(pid, StepRequest("withdraw", reason="Flytter\x00"))
+    assert caught.value.lines() == ["the reason contains a control character (U+0000); remove it"]
+    with pytest.raises(InvalidInput) as caught:
+        wf.waive(pid, "jti", "Fritaget\u202e")
+    assert caught.value.lines() == [
+        "the reason contains an invisible formatting character (U+202E RIGHT-TO-LEFT OVERRIDE); "
+        "remove it"
+    ]
+    assert [e.event for e in wf.history(pid)] == ["enrol"]
+    done = wf.advance(
+        pid,
+        StepRequest(
+            "hold_manager_conversation",
+            goals=("Lede møder\nog delegere",),
+            note="Aftaler:\n\t- ugentlig status",
+        ),
+    )
+    assert done.participant.facts.goals == ("Lede møder\nog delegere",)
+    assert done.entries[0].note == "Aftaler:\n\t- ugentlig status"
+
+
+def test_cli_refuses_a_host_or_an_actor_with_a_control_character(lps: Cli) -> None:
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, *add_args())
+    host = ["host", "set", "1", "--role", "leader", "--municipality", "Odense"]
+    result = fails(lps, *host, "--name", "Hanne\x08", "--email", "hanne@odense.dk")
+    assert result.stderr == (
+        "Error: the host's name contains a control character (U+0008); remove it\n"
+    )
+    result = fails(lps, "--actor", "kim\nroot", "waive", "1", "jti", "--reason", "x")
+    assert result.stderr == (
+        "Error: the actor contains a line break (U+000A); write it on one line\n"
+    )
+    trail = json.loads(ok(lps, "history", "1", "--format", "json").stdout)
+    assert [entry["event"] for entry in trail] == ["enrol"]
+
+
+def test_library_messages_name_fields_not_flags(wf: Workflow) -> None:
+    make_cohort(wf)
+    reasons = enrol_reasons(wf, name=" ", municipality="", manager_name="")
+    assert reasons == [
+        "the participant's name is missing",
+        "the municipality is missing",
+        "the manager's name is missing",
+    ]
+    with pytest.raises(InvalidInput) as caught:
+        wf.create_cohort("H2", name="", days=list(wf.cohort("H1").days))
+    assert caught.value.lines() == ["the cohort's name is missing"]
+    assert all("--" not in line for line in [*reasons, *caught.value.lines()])

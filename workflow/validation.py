@@ -1,0 +1,249 @@
+"""Validation of outside input: one rule per field, used alike by every command, the CSV import
+and the Python API, so that a value one of them accepts is never refused by another.
+
+A rule cleans a value (surrounding white space removed; an address in its one canonical form)
+or refuses it with :class:`~workflow.errors.InvalidField`, whose ``reason`` reads after the
+field's label ("the participant's name contains ...") or after an import's line and column.
+Messages name fields, never command-line options.
+"""
+
+from __future__ import annotations
+
+import re
+import unicodedata
+from collections.abc import Mapping
+from dataclasses import dataclass
+from enum import Enum
+from typing import Any
+
+from sqlalchemy import Column
+
+from workflow.errors import InvalidField
+from workflow.models import AUDIT, COHORTS, PARTICIPANTS
+
+
+class Kind(Enum):
+    LINE = "one line of text"
+    TEXT = "text that may have several lines"
+    EMAIL = "an email address"
+    LINK = "a web link"
+    LANGUAGE = "a language"
+
+
+@dataclass(frozen=True)
+class Field:
+    """What one input field may hold."""
+
+    label: str
+    kind: Kind
+    limit: int | None
+    required: bool = True
+    joiners: bool = True
+    """Whether the zero-width (non-)joiners that spell words in some scripts are kept."""
+
+    def refuse(self, reason: str) -> InvalidField:
+        return InvalidField(self.label, reason)
+
+    def clean(self, value: str | None) -> Any:
+        """The value as it is stored (``None`` for an optional value left out), or
+        :class:`InvalidField` saying why not."""
+        text = (value or "").strip()
+        reason = unwanted_character(text, lines=self.kind is Kind.TEXT, joiners=self.joiners)
+        if reason is None and self.limit is not None and len(text) > self.limit:
+            reason = too_long(text, self.limit)
+        if reason is not None:
+            raise self.refuse(reason)
+        if self.kind is Kind.LANGUAGE:
+            return language(self, text)
+        if not text:
+            if self.required:
+                raise self.refuse("is missing")
+            return None
+        if self.kind is Kind.EMAIL and not _EMAIL.match(text):
+            raise self.refuse(f"is not a valid email address: '{text}'")
+        if self.kind is Kind.LINK and not text.startswith(("https://", "http://")):
+            raise self.refuse(f"is not a web link: '{text}' must start with https://")
+        return text.lower() if self.kind is Kind.EMAIL else text
+
+
+def column_limit(column: Column[Any]) -> int | None:
+    """The length a ``String(n)`` column holds, ``None`` for text without a limit."""
+    length = getattr(column.type, "length", None)
+    return length if isinstance(length, int) else None
+
+
+def too_long(text: str, limit: int) -> str:
+    return f"is {len(text)} characters long; at most {limit} fit"
+
+
+# -- characters ---------------------------------------------------------------------------------
+
+_ASCII_CONTROL = re.compile("[\x00-\x1f\x7f]")
+_ASCII_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
+_LINE_BREAKS = frozenset("\n\r\x0b\x0c\x85")
+_SEPARATORS = {"\u2028": "a line separator", "\u2029": "a paragraph separator"}
+_JOINERS = frozenset("\u200c\u200d")
+# Cc control characters, Cf invisible formatting (bidirectional overrides, zero-width spaces,
+# byte-order marks, tags), Cs halves of a surrogate pair without the other half, and the
+# Unicode line and paragraph separators.
+_UNWANTED_CATEGORIES = frozenset(("Cc", "Cf", "Cs", "Zl", "Zp"))
+
+
+def unwanted_character(text: str, *, lines: bool = False, joiners: bool = True) -> str | None:
+    """Why ``text`` cannot be stored, if a character in it should not be there: the first
+    control or invisible formatting character, lone surrogate, or (unless ``lines``) line
+    break. ``joiners`` keeps the zero-width joiner and non-joiner that belong in some words."""
+    if text.isascii():
+        found = (_ASCII_CONTROL_BUT_LINES if lines else _ASCII_CONTROL).search(text)
+        return None if found is None else _describe(found.group(), lines)
+    for char in text:
+        if char in ("\n", "\r", "\t") and lines:
+            continue
+        if char in _JOINERS and joiners:
+            continue
+        if unicodedata.category(char) in _UNWANTED_CATEGORIES:
+            return _describe(char, lines)
+    return None
+
+
+def _describe(char: str, lines: bool) -> str:
+    code = f"U+{ord(char):04X}"
+    if char in _SEPARATORS:
+        fix = "use an ordinary line break" if lines else "write it on one line"
+        return f"contains {_SEPARATORS[char]} ({code}); {fix}"
+    if char in _LINE_BREAKS and not lines:
+        return f"contains a line break ({code}); write it on one line"
+    category = unicodedata.category(char)
+    if category == "Cf":
+        name = unicodedata.name(char, "")
+        shown = f"{code} {name}" if name else code
+        return f"contains an invisible formatting character ({shown}); remove it"
+    if category == "Cs":
+        return f"contains a lone surrogate ({code}), which is not text; retype it"
+    return f"contains a control character ({code}); remove it"
+
+
+# -- languages ----------------------------------------------------------------------------------
+
+LANGUAGES = ("da", "en")
+_LANGUAGE_WORDS = {
+    "": "da",
+    "da": "da",
+    "dk": "da",
+    "dansk": "da",
+    "danish": "da",
+    "en": "en",
+    "engelsk": "en",
+    "english": "en",
+}
+
+
+def language(field: Field, text: str) -> str:
+    found = _LANGUAGE_WORDS.get(text.casefold())
+    if found is None:
+        raise field.refuse(f"is unknown ('{text}'); use {' or '.join(LANGUAGES)}")
+    return found
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+# -- the fields ---------------------------------------------------------------------------------
+
+_P = PARTICIPANTS.c
+PARTICIPANT: dict[str, Field] = {
+    "name": Field("the participant's name", Kind.LINE, column_limit(_P.name)),
+    "email": Field("the participant's email", Kind.EMAIL, column_limit(_P.email)),
+    "municipality": Field("the municipality", Kind.LINE, column_limit(_P.municipality)),
+    "workplace": Field("the workplace", Kind.LINE, column_limit(_P.workplace), required=False),
+    "manager_name": Field("the manager's name", Kind.LINE, column_limit(_P.manager_name)),
+    "manager_email": Field("the manager's email", Kind.EMAIL, column_limit(_P.manager_email)),
+    "language": Field("the language", Kind.LANGUAGE, None),
+    "jti_link": Field(
+        "the participant's JTI link", Kind.LINK, column_limit(_P.jti_link), required=False
+    ),
+}
+
+_C = COHORTS.c
+COHORT: dict[str, Field] = {
+    "code": Field("the cohort code", Kind.LINE, column_limit(_C.code), joiners=False),
+    "name": Field("the cohort's name", Kind.LINE, column_limit(_C.name)),
+    "venue": Field("the venue", Kind.LINE, column_limit(_C.venue), required=False),
+    "admin_email": Field(
+        "the admin email", Kind.EMAIL, column_limit(_C.admin_email), required=False
+    ),
+    "jti_link": Field(
+        "the cohort's JTI link", Kind.LINK, column_limit(_C.jti_link), required=False
+    ),
+}
+
+# A host is kept in the participant's facts; their details are bounded like a participant's.
+HOST: dict[str, Field] = {
+    "name": Field("the host's name", Kind.LINE, column_limit(_P.name)),
+    "email": Field("the host's email", Kind.EMAIL, column_limit(_P.email)),
+    "municipality": Field("the host's municipality", Kind.LINE, column_limit(_P.municipality)),
+}
+
+ACTOR = Field("the actor", Kind.LINE, column_limit(AUDIT.c.actor))
+NOTE = Field("the note", Kind.TEXT, None, required=False)
+REASON = Field("the reason", Kind.TEXT, None, required=False)
+
+
+def goal(number: int) -> Field:
+    return Field(f"learning goal {number}", Kind.TEXT, None, required=False)
+
+
+def article_title(number: int) -> Field:
+    return Field(f"the title of article {number}", Kind.LINE, column_limit(_C.name))
+
+
+def article_link(number: int) -> Field:
+    return Field(f"the link of article {number}", Kind.LINK, column_limit(_C.jti_link))
+
+
+def check(
+    fields: Mapping[str, Field], values: Mapping[str, str | None]
+) -> tuple[dict[str, Any], list[InvalidField]]:
+    """Every value cleaned by its field's rule, and the first problem of each field that has
+    one, in the order of ``fields``."""
+    clean: dict[str, Any] = {}
+    problems: list[InvalidField] = []
+    for name, field in fields.items():
+        if name not in values:
+            continue
+        try:
+            clean[name] = field.clean(values[name])
+        except InvalidField as problem:
+            problem.field = name
+            problems.append(problem)
+    return clean, problems
+
+
+def clean_all(fields: Mapping[str, Field], values: Mapping[str, str | None]) -> dict[str, Any]:
+    """:func:`check`, raising the first problem."""
+    clean, problems = check(fields, values)
+    if problems:
+        raise problems[0]
+    return clean
+
+
+def articles(given: list[dict[str, str]]) -> list[dict[str, str]]:
+    """A cohort's articles, each a title and a link, cleaned; the first problem is raised."""
+    return [
+        {
+            "title": article_title(number).clean(article.get("title")),
+            "url": article_link(number).clean(article.get("url")),
+        }
+        for number, article in enumerate(given, start=1)
+    ]
+
+
+def step_texts(note: str | None, reason: str | None, goals: tuple[str, ...]) -> None:
+    """Refuse a note, reason or learning goal holding what text should not; an empty one is
+    left to the programme's rules, which know when one is required."""
+    NOTE.clean(note)
+    REASON.clean(reason)
+    for number, text in enumerate(goals, start=1):
+        goal(number).clean(text)
