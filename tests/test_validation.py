@@ -10,10 +10,12 @@ import json
 import pytest
 from click.testing import Result
 from conftest import Cli, enrol, make_cohort
+from sqlalchemy import select
 
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, ImportRejected, InvalidInput
 from workflow.importer import import_participants
+from workflow.models import PARTICIPANTS
 
 DAYS_ARG = "2027-03-01,2027-03-15,2027-03-29,2027-04-12,2027-04-26"
 HEADER = "Navn;E-mail;Kommune;Arbejdsplads;Nærmeste leder;Leders e-mail;Sprog;JTI-link"
@@ -310,3 +312,107 @@ def test_library_messages_name_fields_not_flags(wf: Workflow) -> None:
         wf.create_cohort("H2", name="", days=list(wf.cohort("H1").days))
     assert caught.value.lines() == ["the cohort's name is missing"]
     assert all("--" not in line for line in [*reasons, *caught.value.lines()])
+
+
+# -- links --------------------------------------------------------------------------------------
+
+NOT_LINKS = {
+    "javascript:alert(1)": "'javascript:alert(1)' must start with https://",
+    "JavaScript:alert(document.cookie)": (
+        "'JavaScript:alert(document.cookie)' must start with https://"
+    ),
+    "data:text/html,<script>alert(1)</script>": (
+        "'data:text/html,<script>alert(1)</script>' must start with https://"
+    ),
+    "vbscript:msgbox(1)": "'vbscript:msgbox(1)' must start with https://",
+    "ftp://jti.example.dk/": "'ftp://jti.example.dk/' must start with https://",
+    "//jti.example.dk/s/1": "'//jti.example.dk/s/1' must start with https://",
+    "jti.example.dk/s/1": "'jti.example.dk/s/1' must start with https://",
+    "https://": "'https://' has no host",
+    "https:///s/1": "'https:///s/1' has no host",
+    "https:jti.example.dk": "'https:jti.example.dk' has no host",
+    "https://jti.example.dk/a b": "'https://jti.example.dk/a b' has a space; write it as %20",
+    'https://jti.example.dk/"onmouseover="x': (
+        "'https://jti.example.dk/\"onmouseover=\"x' has '\"', which a link cannot hold; "
+        "write it as %22"
+    ),
+    "https://jti.example.dk:99999/": "'https://jti.example.dk:99999/' has no valid port",
+    "https://-jti.example.dk/": "'https://-jti.example.dk/' has no valid host",
+}
+
+
+@pytest.mark.parametrize("link", list(NOT_LINKS))
+def test_cli_refuses_a_cohort_jti_link_that_is_not_a_web_link(lps: Cli, link: str) -> None:
+    result = fails(
+        lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--jti-link", link
+    )
+    assert result.stderr == f"Error: the cohort's JTI link is not a web link: {NOT_LINKS[link]}\n"
+    assert json.loads(ok(lps, "cohort", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("link", ["javascript:alert(1)", "data:text/html;base64,PHNjcmlwdD4="])
+def test_cli_refuses_an_article_or_participant_link_that_is_not_a_web_link(
+    lps: Cli, link: str
+) -> None:
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    articles = ["--article", "Ledelse|https://x.dk/a", "--article", f"Klik her|{link}"]
+    result = fails(lps, *create, *articles)
+    assert result.stderr == (
+        f"Error: the link of article 2 is not a web link: '{link}' must start with https://\n"
+    )
+    ok(lps, *create)
+    result = fails(lps, *add_args(jti_link=link))
+    assert result.stderr == (
+        f"Error: the participant's JTI link is not a web link: '{link}' must start with https://\n"
+    )
+    assert json.loads(ok(lps, "participant", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_the_import_refuses_a_link_that_is_not_a_web_link(wf: Workflow, dry_run: bool) -> None:
+    make_cohort(wf)
+    data = csv_file(
+        person(jti_link="javascript:alert(1)"),
+        person(email="b@odense.dk", jti_link="https://"),
+        person(email="c@odense.dk", jti_link="https://jti.example.dk/s/3"),
+    )
+    assert import_lines(wf, data, dry_run=dry_run) == [
+        "line 2, column JTI-link: is not a web link: 'javascript:alert(1)' must start with https://",
+        "line 3, column JTI-link: is not a web link: 'https://' has no host",
+        "2 problem(s) in the file; nothing was imported",
+    ]
+    assert nobody(wf)
+
+
+def test_the_api_refuses_an_article_link_that_is_not_a_web_link(wf: Workflow) -> None:
+    with pytest.raises(InvalidInput) as caught:
+        make_cohort(wf, articles=[{"title": "Klik", "url": "javascript:alert(1)"}])
+    assert caught.value.lines() == [
+        "the link of article 1 is not a web link: 'javascript:alert(1)' must start with https://"
+    ]
+    with pytest.raises(InvalidInput) as caught:
+        make_cohort(wf, articles=[{"title": " ", "url": "https://x.dk/a"}])
+    assert caught.value.lines() == ["the title of article 1 is missing"]
+    assert wf.cohorts() == []
+
+
+def test_web_links_with_a_host_are_kept_as_written(wf: Workflow) -> None:
+    links = [
+        "https://jti.example.dk/s/1?kode=a%20b#start",
+        "HTTP://Jti.Example.dk:8443/s/1",
+        "https://søren.dk/spørgeskema",
+        "https://[2001:db8::1]/s",
+    ]
+    make_cohort(
+        wf,
+        jti_link=links[0],
+        articles=[{"title": f"Artikel {n}", "url": url} for n, url in enumerate(links, 1)],
+    )
+    view = wf.cohort("H1")
+    assert view.jti_link == links[0]
+    assert [a["url"] for a in view.articles] == links
+    for number, link in enumerate(links):
+        wf.enrol("H1", **person(email=f"p{number}@odense.dk", jti_link=link))
+    with wf.db.reading() as conn:
+        stored = conn.execute(select(PARTICIPANTS.c.jti_link).order_by(PARTICIPANTS.c.id))
+        assert list(stored.scalars()) == links

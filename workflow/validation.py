@@ -9,13 +9,17 @@ Messages name fields, never command-line options.
 
 from __future__ import annotations
 
+import ipaddress
 import re
 import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from enum import Enum
+from functools import lru_cache
 from typing import Any
+from urllib.parse import urlsplit
 
+import idna
 from sqlalchemy import Column
 
 from workflow.errors import InvalidField
@@ -61,8 +65,10 @@ class Field:
             return None
         if self.kind is Kind.EMAIL and not _EMAIL.match(text):
             raise self.refuse(f"is not a valid email address: '{text}'")
-        if self.kind is Kind.LINK and not text.startswith(("https://", "http://")):
-            raise self.refuse(f"is not a web link: '{text}' must start with https://")
+        if self.kind is Kind.LINK:
+            problem = link_problem(text)
+            if problem is not None:
+                raise self.refuse(f"is not a web link: '{text}' {problem}")
         return text.lower() if self.kind is Kind.EMAIL else text
 
 
@@ -148,6 +154,64 @@ def language(field: Field, text: str) -> str:
 # -- addresses ----------------------------------------------------------------------------------
 
 _EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+
+
+# -- domains and links -------------------------------------------------------------------------
+
+# Plain letters, digits and hyphens: a host name as DNS has always had them, needing no IDNA.
+_LDH_NAME = re.compile(r"(?!-)[a-z0-9-]{1,63}(?<!-)(\.(?!-)[a-z0-9-]{1,63}(?<!-))*")
+
+
+@lru_cache(maxsize=8192)
+def canonical_domain(domain: str) -> tuple[str | None, str | None]:
+    """(the domain as DNS knows it, why it is not a domain): an internationalised name is
+    mapped and encoded by UTS-46 and IDNA 2008 into its ASCII form ('søren.dk' and
+    'XN--SREN-GRA.DK' are both 'xn--sren-gra.dk'); exactly one of the two is ``None``."""
+    lowered = domain.lower()
+    if _LDH_NAME.fullmatch(lowered) and "--" not in lowered:
+        return lowered, None
+    if domain.endswith("."):
+        return None, "ends with a dot"
+    try:
+        encoded = idna.encode(domain, uts46=True, std3_rules=True, transitional=False)
+    except idna.IDNAError as exc:
+        return None, f"is not a domain name ({exc})"
+    return encoded.decode("ascii"), None
+
+
+# Characters RFC 3986 leaves out of links; mail programs end a link at them, or worse.
+_NOT_IN_LINKS = frozenset('"<>\\^`{|}')
+_SCHEME = re.compile(r"([A-Za-z][A-Za-z0-9+.-]*):")
+
+
+def link_problem(text: str) -> str | None:
+    """What keeps ``text`` from being a web link: only https: and http: links with a host go
+    into mail, where any other scheme (javascript:, data:) would run or show something else."""
+    scheme = _SCHEME.match(text)
+    if scheme is None or scheme.group(1).lower() not in ("https", "http"):
+        return "must start with https://"
+    for char in text:
+        if char.isspace():
+            return "has a space; write it as %20"
+        if char in _NOT_IN_LINKS:
+            return f"has '{char}', which a link cannot hold; write it as %{ord(char):02X}"
+    try:
+        parts = urlsplit(text)
+    except ValueError:  # a bracket not closed around an IPv6 address
+        return "has no valid host"
+    try:
+        parts.port  # noqa: B018 - reading it checks it
+    except ValueError:
+        return "has no valid port"
+    host = parts.hostname
+    if not text[scheme.end() :].startswith("//") or not host:
+        return "has no host"
+    try:
+        ipaddress.ip_address(host)
+    except ValueError:
+        if canonical_domain(host)[1] is not None:
+            return "has no valid host"
+    return None
 
 
 # -- the fields ---------------------------------------------------------------------------------
