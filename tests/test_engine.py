@@ -790,20 +790,26 @@ def test_enrol_refuses_a_duplicate_email_in_the_cohort_case_insensitively(
     [
         (
             {"email": "soren.example.dk"},
-            ["the participant's email is not a valid email address: 'soren.example.dk'"],
+            ["the participant's email is not a valid email address: 'soren.example.dk' has no @"],
         ),
         (
             {"email": "soren@example"},
-            ["the participant's email is not a valid email address: 'soren@example'"],
+            [
+                "the participant's email is not a valid email address: 'soren@example' has no "
+                "dot after the @"
+            ],
         ),
         (
             {"email": "a b@example.dk"},
-            ["the participant's email is not a valid email address: 'a b@example.dk'"],
+            [
+                "the participant's email is not a valid email address: 'a b@example.dk' has ' ' "
+                "before the @"
+            ],
         ),
         ({"email": ""}, ["the participant's email is missing"]),
         (
             {"manager_email": "mette"},
-            ["the manager's email is not a valid email address: 'mette'"],
+            ["the manager's email is not a valid email address: 'mette' has no @"],
         ),
         ({"manager_name": "  "}, ["the manager's name is missing"]),
         ({"municipality": ""}, ["the municipality is missing"]),
@@ -812,7 +818,7 @@ def test_enrol_refuses_a_duplicate_email_in_the_cohort_case_insensitively(
         (
             {"email": "x", "municipality": " ", "manager_name": "", "manager_email": ""},
             [
-                "the participant's email is not a valid email address: 'x'",
+                "the participant's email is not a valid email address: 'x' has no @",
                 "the municipality is missing",
                 "the manager's name is missing",
                 "the manager's email is missing",
@@ -882,7 +888,7 @@ def test_cohort_refusals(wf: Workflow) -> None:
     with pytest.raises(InvalidInput, match=r"^the absences allowed must be between 0 and 4$"):
         make_cohort(wf, "H2", max_absences=5)
     with pytest.raises(
-        InvalidInput, match=r"^the admin email is not a valid email address: 'kursus'$"
+        InvalidInput, match=r"^the admin email is not a valid email address: 'kursus' has no @$"
     ):
         make_cohort(wf, "H2", admin_email="kursus")
     assert [c.code for c in wf.cohorts()] == ["H1"]
@@ -923,7 +929,7 @@ def test_host_in_another_municipality_is_refused(wf: Workflow, clock: FixedClock
         lambda: wf.set_host(pid, name=" ", email="nope", role="boss", municipality="Odense")
     ).reasons == [
         "the host's name is missing",
-        "the host's email is not a valid email address: 'nope'",
+        "the host's email is not a valid email address: 'nope' has no @",
         "the host's role must be one of leader, hr",
     ]
     view = wf.set_host(

@@ -6,16 +6,18 @@ from __future__ import annotations
 
 import codecs
 import json
+from pathlib import Path
 
 import pytest
 from click.testing import Result
 from conftest import Cli, enrol, make_cohort
-from sqlalchemy import select
+from smtp_server import SmtpSink
+from sqlalchemy import select, update
 
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, ImportRejected, InvalidInput
 from workflow.importer import import_participants
-from workflow.models import PARTICIPANTS
+from workflow.models import COHORTS, PARTICIPANTS
 
 DAYS_ARG = "2027-03-01,2027-03-15,2027-03-29,2027-04-12,2027-04-26"
 HEADER = "Navn;E-mail;Kommune;Arbejdsplads;Nærmeste leder;Leders e-mail;Sprog;JTI-link"
@@ -416,3 +418,264 @@ def test_web_links_with_a_host_are_kept_as_written(wf: Workflow) -> None:
     with wf.db.reading() as conn:
         stored = conn.execute(select(PARTICIPANTS.c.jti_link).order_by(PARTICIPANTS.c.id))
         assert list(stored.scalars()) == links
+
+
+# -- addresses ----------------------------------------------------------------------------------
+
+NOT_SENDABLE = {
+    "soren.odense.dk": "is not a valid email address: 'soren.odense.dk' has no @",
+    "a@b@odense.dk": "is not a valid email address: 'a@b@odense.dk' has more than one @",
+    "@odense.dk": "is not a valid email address: '@odense.dk' has nothing before the @",
+    "soren@": "is not a valid email address: 'soren@' has nothing after the @",
+    "soren@odense": "is not a valid email address: 'soren@odense' has no dot after the @",
+    "a b@odense.dk": "is not a valid email address: 'a b@odense.dk' has ' ' before the @",
+    '"a"@odense.dk': "is not a valid email address: '\"a\"@odense.dk' has '\"' before the @",
+    "a..b@odense.dk": (
+        "is not a valid email address: 'a..b@odense.dk' has a dot at the start or end of "
+        "the part before the @, or two in a row"
+    ),
+    "ø@x.dk": (
+        "is not an address lps can send to: 'ø@x.dk' has 'ø' before the @, which only mail "
+        "servers with SMTPUTF8 accept; ask for an address without it"
+    ),
+    "soren@-odense.dk": (
+        "is not a valid email address: 'soren@-odense.dk' has a domain that is not a domain "
+        "name (Label must not start or end with a hyphen)"
+    ),
+    "soren@odense..dk": (
+        "is not a valid email address: 'soren@odense..dk' has a domain that is not a domain "
+        "name (Empty Label)"
+    ),
+    "soren@odense.dk.": (
+        "is not a valid email address: 'soren@odense.dk.' has a domain that ends with a dot"
+    ),
+    "soren@[127.0.0.1]": (
+        "is not a valid email address: 'soren@[127.0.0.1]' has a domain that is not a domain "
+        "name (Codepoint U+005B not allowed at position 1 in '[127.0.0.1]')"
+    ),
+    f"{'s' * 65}@odense.dk": (
+        f"is not an address lps can send to: '{'s' * 65}@odense.dk' has 65 characters before "
+        "the @; at most 64 can be delivered"
+    ),
+    f"sorenabc@{'o' * 60}.{'d' * 60}.{'k' * 60}.{'x' * 60}.dk": (
+        "is not an address lps can send to: it is 255 characters long; at most 254 can be delivered"
+    ),
+}
+
+
+@pytest.mark.parametrize("address", list(NOT_SENDABLE))
+def test_add_refuses_an_address_mail_cannot_be_sent_to(lps: Cli, address: str) -> None:
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    for field, label in (
+        ("email", "the participant's email"),
+        ("manager_email", "the manager's email"),
+    ):
+        result = fails(lps, *add_args(**{field: address}))
+        assert result.stderr == f"Error: {label} {NOT_SENDABLE[address]}\n"
+    result = fails(
+        lps, "cohort", "create", "H2", "--name", "H", "--days", DAYS_ARG, "--admin-email", address
+    )
+    assert result.stderr == f"Error: the admin email {NOT_SENDABLE[address]}\n"
+    assert json.loads(ok(lps, "participant", "list", "--json").stdout) == []
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_the_import_refuses_an_address_add_refuses(wf: Workflow, dry_run: bool) -> None:
+    make_cohort(wf)
+    data = csv_file(person(email="ø@x.dk"), person(email="b@odense.dk", manager_email="m@x"))
+    assert import_lines(wf, data, dry_run=dry_run) == [
+        f"line 2, column E-mail: {NOT_SENDABLE['ø@x.dk']}",
+        "line 3, column Leders e-mail: is not a valid email address: 'm@x' has no dot after the @",
+        "2 problem(s) in the file; nothing was imported",
+    ]
+    assert nobody(wf)
+
+
+def test_an_international_domain_is_kept_in_its_ascii_form_and_mail_arrives(
+    lps: Cli, tmp_path: Path
+) -> None:
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    shown = json.loads(ok(lps, *create, "--admin-email", "Kursus@Søren.dk", "--json").stdout)
+    assert shown["admin_email"] == "kursus@xn--sren-gra.dk"
+    added = ok(lps, *add_args(email="Ida@SØREN.dk", manager_email="chef@ærø.dk"))
+    assert added.stdout.startswith("Enrolled #1 Søren Ærø <ida@xn--sren-gra.dk> in H1.\n")
+    found = json.loads(ok(lps, "participant", "show", "ida@søren.dk", "--json").stdout)
+    assert (found["id"], found["manager"]["email"]) == (1, "chef@xn--r-3fa9c.dk")
+
+    with SmtpSink() as sink:
+        lps.env["LPS_SMTP_URL"] = sink.url
+        ok(lps, "remind")
+    assert sorted(r.rcpt_tos for r in sink.received) == [
+        ("chef@xn--r-3fa9c.dk",),
+        ("ida@xn--sren-gra.dk",),
+    ]
+    assert {r.mail_from for r in sink.received} == {"kursus@xn--sren-gra.dk"}
+    assert ok(lps, "outbox", "list", "--status", "failed", "--json").stdout.strip() == "[]"
+
+
+LOOK_ALIKES = [
+    "ida@søren.dk",
+    "ida@xn--sren-gra.dk",
+    "IDA@XN--SREN-GRA.DK",
+    "ｉｄａ＠ｓøｒｅｎ．ｄｋ",  # fullwidth letters, at sign and dot
+    "Ida@Søren.Dk",
+]
+
+
+def test_look_alike_addresses_are_one_person(wf: Workflow) -> None:
+    make_cohort(wf)
+    first = wf.enrol("H1", **person(email=LOOK_ALIKES[0])).participant
+    assert first.email == "ida@xn--sren-gra.dk"
+    for address in LOOK_ALIKES[1:]:
+        assert enrol_reasons(wf, email=address) == [
+            "ida@xn--sren-gra.dk is already enrolled in cohort H1"
+        ]
+    assert enrol_reasons(wf, email="i\u200bda@søren.dk") == [
+        "the participant's email contains an invisible formatting character "
+        "(U+200B ZERO WIDTH SPACE); remove it"
+    ]
+    assert [p.id for p in wf.participants()] == [first.id]
+    assert all(wf.participant(address).id == first.id for address in LOOK_ALIKES)
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_the_import_sees_look_alikes_as_one_person(wf: Workflow, dry_run: bool) -> None:
+    make_cohort(wf)
+    enrol(wf, email="zw@x.dk")
+    data = csv_file(
+        person(email=LOOK_ALIKES[0]),
+        person(email=LOOK_ALIKES[3]),
+        person(email="ＺＷ@ｘ.ｄｋ"),
+    )
+    assert import_lines(wf, data, dry_run=dry_run) == [
+        "line 3, column E-mail: ida@xn--sren-gra.dk is also on line 2",
+        "line 4, column E-mail: zw@x.dk is already enrolled in cohort H1",
+        "2 problem(s) in the file; nothing was imported",
+    ]
+    assert len(wf.participants()) == 1
+
+
+def test_the_import_stores_the_canonical_address(wf: Workflow) -> None:
+    make_cohort(wf)
+    report = import_participants(wf, "H1", csv_file(person(email="Ida@Søren.dk")))
+    assert report.rows[0].email == "ida@xn--sren-gra.dk"
+    assert wf.participants()[0].email == "ida@xn--sren-gra.dk"
+
+
+def test_a_host_address_is_kept_in_its_canonical_form(wf: Workflow) -> None:
+    make_cohort(wf)
+    pid = enrol(wf)
+    view = wf.set_host(
+        pid, name="Hanne", email="Hanne@Ærø.dk", role="leader", municipality="Odense"
+    )
+    assert view.facts.host is not None and view.facts.host.email == "hanne@xn--r-3fa9c.dk"
+
+
+# -- correcting a cohort ------------------------------------------------------------------------
+
+
+def test_cli_cohort_update_corrects_name_venue_and_admin_email_and_audits_it(lps: Cli) -> None:
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    ok(lps, *create, "--venue", "Odense", "--admin-email", "kursus@odense.dk")
+    ok(lps, *add_args())
+    ok(lps, *add_args(email="ida@odense.dk"))
+    result = ok(
+        lps,
+        "cohort",
+        "update",
+        "H1",
+        "--name",
+        " Hold 1, forår ",
+        "--admin-email",
+        "Sekretariat@Ærø.dk",
+    )
+    assert result.stdout == (
+        "Cohort H1 updated: name 'Hold 1, forår', admin email 'sekretariat@xn--r-3fa9c.dk'.\n"
+    )
+    shown = json.loads(ok(lps, "cohort", "show", "H1", "--json").stdout)
+    assert (shown["name"], shown["venue"], shown["admin_email"]) == (
+        "Hold 1, forår",
+        "Odense",
+        "sekretariat@xn--r-3fa9c.dk",
+    )
+    for pid in ("1", "2"):
+        last = json.loads(ok(lps, "history", pid, "--format", "json").stdout)[-1]
+        assert (last["event"], last["from_state"], last["to_state"], last["actor"]) == (
+            "update_cohort",
+            "enrolled",
+            "enrolled",
+            "tester",
+        )
+        assert last["data"] == {"changed": ["name", "admin_email"]}
+        assert last["note"] == (
+            "name 'Hold 1' → 'Hold 1, forår'; "
+            "admin email 'kursus@odense.dk' → 'sekretariat@xn--r-3fa9c.dk'"
+        )
+    ok(lps, "audit", "verify")
+
+    result = ok(lps, "cohort", "update", "H1", "--venue", "")
+    assert result.stdout == "Cohort H1 updated: no venue.\n"
+    assert json.loads(ok(lps, "cohort", "show", "H1", "--json").stdout)["venue"] is None
+    assert ok(lps, "cohort", "update", "H1", "--venue", "").stdout == (
+        "Cohort H1: nothing changed.\n"
+    )
+    assert json.loads(ok(lps, "history", "1", "--format", "json").stdout)[-1]["note"] == (
+        "venue 'Odense' → none"
+    )
+
+
+def test_cli_cohort_update_refuses_what_create_refuses(lps: Cli) -> None:
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    result = fails(lps, "cohort", "update", "H1", "--admin-email", "k@x")
+    assert result.stderr == (
+        "Error: the admin email is not a valid email address: 'k@x' has no dot after the @\n"
+    )
+    result = fails(lps, "cohort", "update", "H1", "--name", "Hold\n1")
+    assert result.stderr == (
+        "Error: the cohort's name contains a line break (U+000A); write it on one line\n"
+    )
+    assert fails(lps, "cohort", "update", "H1", "--name", " ").stderr == (
+        "Error: the cohort's name is missing\n"
+    )
+    assert fails(lps, "cohort", "update", "H9", "--name", "X").stderr == (
+        "Error: no cohort with code 'H9'; see `lps cohort list`\n"
+    )
+    result = lps("cohort", "update", "H1")
+    assert result.exit_code == 2
+    assert "give --name, --venue or --admin-email" in result.stderr
+    assert json.loads(ok(lps, "cohort", "show", "H1", "--json").stdout)["name"] == "Hold 1"
+
+
+def test_a_cohort_stored_with_a_line_break_can_be_renamed_and_then_has_a_calendar(
+    lps: Cli, wf: Workflow
+) -> None:
+    make_cohort(wf)
+    enrol(wf)
+    # As an earlier version of lps accepted it.
+    with wf.db.transaction() as conn:
+        conn.execute(update(COHORTS).values(name="Hold\n1", admin_email="k@søren.dk"))
+    result = ok(lps, "cohort", "update", "H1", "--name", "Hold 1", "--admin-email", "k@søren.dk")
+    assert result.stdout == ("Cohort H1 updated: name 'Hold 1', admin email 'k@xn--sren-gra.dk'.\n")
+    assert ok(lps, "calendar", "H1").stdout.startswith("BEGIN:VCALENDAR")
+    assert wf.history(1)[-1].note == (
+        "name 'Hold\\n1' → 'Hold 1'; admin email 'k@søren.dk' → 'k@xn--sren-gra.dk'"
+    )
+
+
+def test_update_cohort_in_python(wf: Workflow) -> None:
+    make_cohort(wf, venue="Odense")
+    change = wf.update_cohort("H1", venue="Vejle Rådhus")
+    assert change.changed == ("venue",)
+    view = change.cohort
+    assert (view.name, view.venue, view.admin_email) == (
+        "Hold H1",
+        "Vejle Rådhus",
+        "kursus@kommune.dk",
+    )
+    with pytest.raises(InvalidInput) as caught:
+        wf.update_cohort("H1")
+    assert caught.value.lines() == ["nothing to change: give a new name, venue or admin email"]
+    with pytest.raises(InvalidInput) as caught:
+        wf.update_cohort("H1", admin_email="ø@x.dk")
+    assert caught.value.lines() == [f"the admin email {NOT_SENDABLE['ø@x.dk']}"]
+    assert wf.cohort("H1").admin_email == "kursus@kommune.dk"

@@ -111,6 +111,14 @@ class CohortView:
 
 
 @dataclass(frozen=True)
+class CohortChange:
+    """A cohort after :meth:`Workflow.update_cohort`, and the fields that changed."""
+
+    cohort: CohortView
+    changed: tuple[str, ...]
+
+
+@dataclass(frozen=True)
 class ObligationView:
     name: str
     status: str
@@ -406,6 +414,56 @@ class Workflow:
                 counts.setdefault(cohort_id, {})[state] = count
         return [_cohort_view(row, counts.get(row.id, {})) for row in rows]
 
+    def update_cohort(
+        self,
+        code: str,
+        *,
+        name: str | None = None,
+        venue: str | None = None,
+        admin_email: str | None = None,
+    ) -> CohortChange:
+        """Correct a cohort's name, venue or admin email (``None``: leave it; an empty venue
+        or admin email: remove it). Every participant's trail records what changed, and
+        mail queued from then on uses the new values."""
+        given = {
+            field: value
+            for field, value in (("name", name), ("venue", venue), ("admin_email", admin_email))
+            if value is not None
+        }
+        if not given:
+            raise InvalidInput("nothing to change: give a new name, venue or admin email")
+        values = validation.clean_all(validation.COHORT, given)
+        now = self.now()
+        with self.db.transaction() as conn:
+            cohort = cohort_row(conn, code)
+            old = {"name": cohort.name, "venue": cohort.venue, "admin_email": cohort.admin_email}
+            changed = [field for field in values if values[field] != old[field]]
+            if not changed:
+                return CohortChange(self.cohort(code), ())
+            conn.execute(
+                update(COHORTS)
+                .where(COHORTS.c.id == cohort.id)
+                .values({field: values[field] for field in changed})
+            )
+            updated = CohortRow(**{**cohort.__dict__, **{f: values[f] for f in changed}})
+            note = "; ".join(
+                f"{field.replace('_', ' ')} {_shown(old[field])} → {_shown(values[field])}"
+                for field in changed
+            )
+            steps = []
+            for row in conn.execute(
+                select(PARTICIPANTS)
+                .where(PARTICIPANTS.c.cohort_id == cohort.id)
+                .order_by(PARTICIPANTS.c.id)
+            ):
+                step = Step(ParticipantRow.from_row(row), updated, now, self.actor)
+                step.record(
+                    "update_cohort", step.state, step.state, note=note, data={"changed": changed}
+                )
+                steps.append(step)
+            self._write(conn, steps)
+        return CohortChange(self.cohort(code), tuple(changed))
+
     def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
         """Move one teaching day; every pending deadline of the cohort follows."""
         if day not in range(1, 6):
@@ -611,7 +669,11 @@ class Workflow:
         wanted = list(dict.fromkeys(code.strip() for code in codes))
         if not wanted:
             raise InvalidInput("name at least one cohort (--cohort CODE)")
-        excluded = {str(ref).strip().lstrip("#").lower() for ref in except_refs if str(ref).strip()}
+        excluded = {
+            validation.lookup_email(ref) if "@" in ref else ref.lstrip("#").lower()
+            for ref in (str(given).strip() for given in except_refs)
+            if ref
+        }
         refused: dict[str, list[str]] = {}
         advanced: list[tuple[int, str, str]] = []
         skipped = 0
@@ -924,6 +986,11 @@ def _check_days(days: list[date]) -> None:
             )
 
 
+def _shown(value: str | None) -> str:
+    # repr shows a line break or control character of a value being corrected as an escape.
+    return "none" if value is None else repr(value)
+
+
 def enrolment_closed(cohort: CohortRow, today: date) -> list[str]:
     """The enrolment rule of the cohort itself: it closes before teaching day 1."""
     if today >= cohort.days[0]:
@@ -1118,7 +1185,7 @@ def _email_taken(conn: Connection, cohort_id: int, email: str) -> bool:
         conn.execute(
             select(PARTICIPANTS.c.id).where(
                 PARTICIPANTS.c.cohort_id == cohort_id,
-                PARTICIPANTS.c.email == email.strip().lower(),
+                PARTICIPANTS.c.email == validation.lookup_email(email),
             )
         ).first()
         is not None
@@ -1143,7 +1210,7 @@ def _find_participant(conn: Connection, ref: str | int) -> ParticipantRow:
         return ParticipantRow.from_row(row)
     rows = conn.execute(
         select(PARTICIPANTS)
-        .where(PARTICIPANTS.c.email == text.lower())
+        .where(PARTICIPANTS.c.email == validation.lookup_email(text))
         .order_by(PARTICIPANTS.c.id.desc())
     ).all()
     if not rows:

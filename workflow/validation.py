@@ -63,13 +63,18 @@ class Field:
             if self.required:
                 raise self.refuse("is missing")
             return None
-        if self.kind is Kind.EMAIL and not _EMAIL.match(text):
-            raise self.refuse(f"is not a valid email address: '{text}'")
+        if self.kind is Kind.EMAIL:
+            address, problem = canonical_email(text)
+            if problem is not None:
+                raise self.refuse(problem)
+            text = address
         if self.kind is Kind.LINK:
             problem = link_problem(text)
             if problem is not None:
                 raise self.refuse(f"is not a web link: '{text}' {problem}")
-        return text.lower() if self.kind is Kind.EMAIL else text
+        if self.limit is not None and len(text) > self.limit:  # the ASCII form is longer
+            raise self.refuse(too_long(text, self.limit))
+        return text
 
 
 def column_limit(column: Column[Any]) -> int | None:
@@ -153,7 +158,69 @@ def language(field: Field, text: str) -> str:
 
 # -- addresses ----------------------------------------------------------------------------------
 
-_EMAIL = re.compile(r"^[^@\s<>,;\"]+@[^@\s<>,;\"]+\.[^@\s<>,;\"]+$")
+# RFC 5322's dot-atom: what a part before the @ may hold without quotes.
+_ATEXT = frozenset(
+    "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789!#$%&'*+-/=?^_`{|}~"
+)
+# RFC 5321: a mailbox's local part has at most 64 octets, and a path at most 256 with its
+# angle brackets, so an address longer than 254 cannot be delivered.
+LOCAL_PART_LIMIT = 64
+DELIVERABLE_LIMIT = 254
+
+
+def canonical_email(text: str) -> tuple[str, str | None]:
+    """(the address in its one canonical form, why it cannot be sent to): look-alikes are
+    folded together by NFKC (fullwidth letters) and IDNA (an international domain and its
+    ASCII form), and letter case is ignored. A local part outside ASCII is refused, since
+    only servers offering SMTPUTF8 take one and lps does not send with it."""
+    address = unicodedata.normalize("NFKC", text)
+    invalid = f"is not a valid email address: '{text}'"
+    unsendable = f"is not an address lps can send to: '{text}'"
+    if "@" not in address:
+        return "", f"{invalid} has no @"
+    local, _, domain = address.rpartition("@")
+    if "@" in local:
+        return "", f"{invalid} has more than one @"
+    if not local:
+        return "", f"{invalid} has nothing before the @"
+    if not domain:
+        return "", f"{invalid} has nothing after the @"
+    for char in local:
+        if not char.isascii():
+            return "", (
+                f"{unsendable} has '{char}' before the @, which only mail servers with SMTPUTF8 "
+                "accept; ask for an address without it"
+            )
+        if char not in _ATEXT and char != ".":
+            return "", f"{invalid} has '{char}' before the @"
+    if local.startswith(".") or local.endswith(".") or ".." in local:
+        return "", (
+            f"{invalid} has a dot at the start or end of the part before the @, or two in a row"
+        )
+    if len(local) > LOCAL_PART_LIMIT:
+        return "", (
+            f"{unsendable} has {len(local)} characters before the @; at most "
+            f"{LOCAL_PART_LIMIT} can be delivered"
+        )
+    ascii_domain, problem = canonical_domain(domain)
+    if ascii_domain is None:
+        return "", f"{invalid} has a domain that {problem}"
+    if "." not in ascii_domain:
+        return "", f"{invalid} has no dot after the @"
+    canonical = f"{local.lower()}@{ascii_domain}"
+    if len(canonical) > DELIVERABLE_LIMIT:
+        return "", (
+            f"is not an address lps can send to: it is {len(canonical)} characters long; "
+            f"at most {DELIVERABLE_LIMIT} can be delivered"
+        )
+    return canonical, None
+
+
+def lookup_email(text: str) -> str:
+    """An address as given to look someone up: canonical when it can be, else as typed
+    (lower case), so that a look-up never fails for the wrong reason."""
+    address, problem = canonical_email(text.strip())
+    return text.strip().lower() if problem is not None else address
 
 
 # -- domains and links -------------------------------------------------------------------------
