@@ -6,18 +6,26 @@ from __future__ import annotations
 
 import codecs
 import json
+from datetime import UTC
 from pathlib import Path
 
 import pytest
+from alembic import command
 from click.testing import Result
-from conftest import Cli, enrol, make_cohort
+from conftest import START, Cli, enrol, make_cohort
+from hypothesis import HealthCheck, event, given, settings
+from hypothesis import strategies as st
 from smtp_server import SmtpSink
 from sqlalchemy import select, update
 
+from notifications.delivery import SmtpChannel
+from workflow import messages, validation
+from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, ImportRejected, InvalidInput
 from workflow.importer import import_participants
-from workflow.models import COHORTS, PARTICIPANTS
+from workflow.migrate import alembic_config, upgrade
+from workflow.models import AUDIT, COHORTS, OUTBOX, PARTICIPANTS
 
 DAYS_ARG = "2027-03-01,2027-03-15,2027-03-29,2027-04-12,2027-04-26"
 HEADER = "Navn;E-mail;Kommune;Arbejdsplads;Nærmeste leder;Leders e-mail;Sprog;JTI-link"
@@ -679,3 +687,296 @@ def test_update_cohort_in_python(wf: Workflow) -> None:
         wf.update_cohort("H1", admin_email="ø@x.dk")
     assert caught.value.lines() == [f"the admin email {NOT_SENDABLE['ø@x.dk']}"]
     assert wf.cohort("H1").admin_email == "kursus@kommune.dk"
+
+
+# -- limits -------------------------------------------------------------------------------------
+
+
+def test_every_limit_is_the_length_of_the_column_the_value_is_stored_in() -> None:
+    stored = [
+        *((validation.PARTICIPANT[f], PARTICIPANTS.c[f]) for f in PERSON if f != "language"),
+        *((validation.COHORT[f], COHORTS.c[f]) for f in validation.COHORT),
+        (validation.ACTOR, AUDIT.c.actor),
+    ]
+    for field, column in stored:
+        assert field.limit == column.type.length, field.label
+
+
+@pytest.mark.parametrize(
+    ("field", "length", "limit"),
+    [
+        ("name", 201, 200),
+        ("municipality", 101, 100),
+        ("workplace", 201, 200),
+        ("manager_name", 201, 200),
+        ("jti_link", 1001, 1000),
+    ],
+)
+def test_add_refuses_a_value_longer_than_its_column(
+    lps: Cli, field: str, length: int, limit: int
+) -> None:
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    value = PERSON[field] + "x" * (length - len(PERSON[field]))
+    result = fails(lps, *add_args(**{field: value}))
+    assert result.stderr == (
+        f"Error: {LABELS[field]} is {length} characters long; at most {limit} fit\n"
+    )
+    ok(lps, *add_args(**{field: value[:limit]}))
+    assert len(json.loads(ok(lps, "participant", "list", "--json").stdout)) == 1
+
+
+@pytest.mark.parametrize("dry_run", [True, False], ids=["dry-run", "import"])
+def test_the_import_names_a_value_too_long_by_line_and_column(wf: Workflow, dry_run: bool) -> None:
+    make_cohort(wf)
+    data = csv_file(
+        person(municipality="O" * 101),
+        person(email="b@odense.dk", manager_name="M" * 201),
+        person(email="c@odense.dk"),
+    )
+    assert import_lines(wf, data, dry_run=dry_run) == [
+        "line 2, column Kommune: is 101 characters long; at most 100 fit",
+        "line 3, column Nærmeste leder: is 201 characters long; at most 200 fit",
+        "2 problem(s) in the file; nothing was imported",
+    ]
+    assert nobody(wf)
+
+
+def test_cli_refuses_an_actor_cohort_field_or_host_longer_than_its_column(lps: Cli) -> None:
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    assert fails(lps, *create, "--venue", "V" * 301).stderr == (
+        "Error: the venue is 301 characters long; at most 300 fit\n"
+    )
+    code = ["cohort", "create", "H" * 65, "--name", "Hold 1", "--days", DAYS_ARG]
+    assert fails(lps, *code).stderr == (
+        "Error: the cohort code is 65 characters long; at most 64 fit\n"
+    )
+    ok(lps, *create)
+    ok(lps, *add_args())
+    assert fails(lps, "--actor", "a" * 101, "waive", "1", "jti", "--reason", "x").stderr == (
+        "Error: the actor is 101 characters long; at most 100 fit\n"
+    )
+    host = ["host", "set", "1", "--name", "Hanne", "--email", "hanne@odense.dk", "--role", "hr"]
+    assert fails(lps, *host, "--municipality", "O" * 101).stderr == (
+        "Error: the host's municipality is 101 characters long; at most 100 fit\n"
+    )
+    ok(lps, "--actor", "a" * 100, "waive", "1", "jti", "--reason", "x")
+    assert json.loads(ok(lps, "history", "1", "--format", "json").stdout)[-1]["actor"] == "a" * 100
+
+
+def test_notes_reasons_and_goals_have_one_limit(wf: Workflow) -> None:
+    make_cohort(wf)
+    pid = enrol(wf)
+    limit = validation.FREE_TEXT_LIMIT
+    long = "æ" * (limit + 1)
+    for request, label in (
+        (StepRequest("hold_manager_conversation", goals=("Mål", long)), "learning goal 2"),
+        (StepRequest("hold_manager_conversation", goals=("Mål",), note=long), "the note"),
+        (StepRequest("withdraw", reason=long), "the reason"),
+    ):
+        with pytest.raises(InvalidInput) as caught:
+            wf.advance(pid, request)
+        assert caught.value.lines() == [
+            f"{label} is {limit + 1} characters long; at most {limit} fit"
+        ]
+    assert [e.event for e in wf.history(pid)] == ["enrol"]
+    fits = "ø" * limit
+    done = wf.advance(pid, StepRequest("hold_manager_conversation", goals=(fits,), note=fits))
+    assert done.participant.facts.goals == (fits,)
+
+
+LONGEST_EMAIL = f"{'a' * 64}@{'b' * 63}.{'c' * 63}.{'d' * 58}.dk"
+# A display name is quoted, and each quote in it escaped, in a "Name <email>" header.
+LONGEST_NAME = '"' * 200
+
+
+def test_the_longest_name_and_address_fit_the_recipient_column() -> None:
+    assert len(LONGEST_EMAIL) == validation.DELIVERABLE_LIMIT
+    assert validation.PARTICIPANT["email"].clean(LONGEST_EMAIL) == LONGEST_EMAIL
+    recipient = messages._address(LONGEST_NAME, LONGEST_EMAIL)
+    assert len(recipient) == 2 * 200 + 2 + len(" <>") + 254
+    assert len(recipient) <= OUTBOX.c.recipient.type.length
+    sender = messages._address(messages.SENDER_NAME, LONGEST_EMAIL)
+    assert len(sender) <= OUTBOX.c.sender.type.length
+
+
+def test_the_longest_name_and_address_are_enrolled_imported_and_sent(
+    wf: Workflow, tmp_path: Path
+) -> None:
+    make_cohort(wf, admin_email=LONGEST_EMAIL)
+    longest = person(
+        name=LONGEST_NAME, email=LONGEST_EMAIL, manager_name="\\" * 200, manager_email="m@x.dk"
+    )
+    other = LONGEST_EMAIL.replace("a", "e", 1)
+    dry = import_participants(wf, "H1", csv_file({**longest, "email": other}), dry_run=True)
+    assert dry.count == 1
+    imported = import_participants(wf, "H1", csv_file({**longest, "email": other}))
+    assert imported.count == 1
+    wf.enrol("H1", **longest)
+    with wf.db.reading() as conn:
+        recipients = conn.execute(select(OUTBOX.c.recipient)).scalars().all()
+    assert max(len(r) for r in recipients) == 659
+    with SmtpSink() as sink:
+        report = wf.remind(channel=SmtpChannel.from_url(sink.url))
+    assert report is not None
+    assert sorted(r.rcpt_tos[0] for r in sink.received) == sorted(
+        [other, LONGEST_EMAIL, "m@x.dk", "m@x.dk"]
+    )
+
+
+# -- the import's header ------------------------------------------------------------------------
+
+KNOWN = (
+    "navn, e-mail, kommune, arbejdsplads, nærmeste leder, leders e-mail, sprog, jti-link "
+    "(or in English)"
+)
+
+
+def test_a_header_of_many_unknown_columns_is_reported_in_one_line(wf: Workflow) -> None:
+    make_cohort(wf)
+    unknown = ";".join(f"x{i}" for i in range(100_000))
+    row = ";".join(PERSON[f] for f in COLUMNS)
+    data = f"{HEADER};{unknown}\n{row}\n".encode()
+    assert import_lines(wf, data, dry_run=True) == [
+        f"line 1: unknown columns x0, x1, x2 … and 99,997 more; the columns are: {KNOWN}",
+        "1 problem(s) in the file; nothing was imported",
+    ]
+
+
+def test_cli_says_many_repeated_columns_and_nameless_values_once(lps: Cli, tmp_path: Path) -> None:
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    path = tmp_path / "mange.csv"
+    row = ";".join(PERSON[f] for f in COLUMNS)
+    path.write_text(f"{HEADER};{';'.join(['mail'] * 5000)}\n{row}\n", encoding="utf-8")
+    result = fails(lps, "participant", "import", "H1", str(path))
+    assert result.stderr == (
+        "Error: line 1: 5000 more columns the same as 'E-mail' (email): mail, mail, mail … and "
+        "4,997 more; keep one of them\n"
+        "Error: 1 problem(s) in the file; nothing was imported\n"
+    )
+    path.write_text(f"{HEADER}{';' * 3000}\n{row};{';'.join(['x'] * 3000)}\n", encoding="utf-8")
+    result = fails(lps, "participant", "import", "H1", str(path))
+    assert result.stderr == (
+        "Error: line 2: values in 3000 columns the header gives no name: #9, #10, #11 … and "
+        "2,997 more\n"
+        "Error: 1 problem(s) in the file; nothing was imported\n"
+    )
+
+
+def test_upgrading_widens_the_recipient_column_and_keeps_the_queued_mail(db_url: str) -> None:
+    database = Database(db_url)
+    config = alembic_config()
+    with database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0002")
+    queued = {
+        "key": "1:welcome:participant:0",
+        "rule": "welcome",
+        "occurrence": "0",
+        "recipient_role": "participant",
+        "recipient": "Søren <soren@odense.dk>",
+        "sender": "kursus@odense.dk",
+        "subject": "Velkommen",
+        "body_text": "Hej",
+        "body_html": "<p>Hej</p>",
+        "status": "pending",
+        "attempts": 0,
+        "next_attempt_at": START.replace(tzinfo=UTC),
+        "created_at": START.replace(tzinfo=UTC),
+    }
+    with database.engine.begin() as conn:
+        conn.execute(OUTBOX.insert().values(**queued))
+    upgrade(database)
+    longest = messages._address(LONGEST_NAME, LONGEST_EMAIL)
+    with database.engine.begin() as conn:
+        assert conn.execute(select(OUTBOX.c.key, OUTBOX.c.recipient)).all() == [
+            (queued["key"], queued["recipient"])
+        ]
+        conn.execute(update(OUTBOX).values(recipient=longest))
+        assert conn.execute(select(OUTBOX.c.recipient)).scalar_one() == longest
+    database.dispose()
+
+
+# -- one rule, whichever way a value comes in ----------------------------------------------------
+
+# Text of every kind (but lone surrogates, which no UTF-8 file can hold): control and
+# formatting characters, separators, fullwidth and international letters, near the limits.
+ANY_CHARACTER = st.characters(exclude_categories=["Cs"])
+INTERESTING = st.sampled_from(
+    [
+        "\n", "\r", "\t", "\x00", "\x07", "\x85", "\u200b", "\u200c", "\u200d", "\u202e",
+        "\u2028", "\u2029", "\ufeff", "@", "@@", ".", "..", " ", "ø", "ｚ", "＠", "．",
+        "søren.dk", "xn--sren-gra.dk", "https://", "http://", "javascript:", "-", "\"", "<",
+        "dansk", "EN", "x" * 63,
+    ]
+)  # fmt: skip
+PIECES = st.lists(st.one_of(st.text(ANY_CHARACTER, max_size=12), INTERESTING), max_size=8)
+LONG_TEXT = st.builds(
+    lambda c, n: c * n, st.sampled_from(["a", "ø", '"', "ｚ"]), st.integers(60, 330)
+)
+LETTERS = st.characters(categories=["Ll", "Lu", "Lo", "Nd", "Mn"])
+LABEL = st.one_of(
+    st.from_regex(r"[a-z0-9]{1,12}", fullmatch=True),
+    st.from_regex(r"[a-zA-Z0-9-]{1,20}", fullmatch=True),
+    st.text(st.characters(categories=["Ll"]), min_size=1, max_size=12),
+    st.text(LETTERS, min_size=1, max_size=20),
+)
+DOMAIN = st.builds(
+    lambda labels, top: ".".join([*labels, top]), st.lists(LABEL, min_size=1, max_size=3), LABEL
+)
+ADDRESSES = st.builds(
+    lambda local, domain: f"{local}@{domain}",
+    st.one_of(
+        st.from_regex(r"[a-z0-9]{1,10}([._+-][a-z0-9]{1,10})?", fullmatch=True),
+        st.from_regex(r"[a-zA-Z0-9._+'-]{1,70}", fullmatch=True),
+        st.text(LETTERS, min_size=1, max_size=8),
+    ),
+    DOMAIN,
+)
+LINKS = st.builds(
+    lambda scheme, host, path: f"{scheme}://{host}/{path}",
+    st.sampled_from(["https", "http", "HTTPS", "ftp"]),
+    DOMAIN,
+    PIECES.map("".join),
+)
+TEXTS = st.one_of(
+    PIECES.map("".join),
+    LONG_TEXT,
+    st.builds(lambda a, b: f"{a}@{b}", PIECES.map("".join), PIECES.map("".join)),
+    st.builds(
+        lambda a, b: f"{a}@{b}.dk", st.from_regex(r"[a-z.]{1,70}", fullmatch=True), LONG_TEXT
+    ),
+    ADDRESSES,
+    LINKS,
+)
+FIELDS = st.sampled_from([*LABELS, "language"])
+
+
+@settings(
+    max_examples=200,
+    deadline=None,
+    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+)
+@given(field=FIELDS, text=TEXTS)
+def test_add_and_import_accept_and_refuse_alike_and_what_they_accept_fits(
+    wf: Workflow, field: str, text: str
+) -> None:
+    if not wf.cohorts():
+        make_cohort(wf)
+    serial = len(wf.participants()) + 1
+    values = person(**{"email": f"p{serial}@odense.dk", field: text})
+    try:
+        import_participants(wf, "H1", csv_file(values), dry_run=True)
+        imported = True
+    except ImportRejected:
+        imported = False
+    try:
+        wf.enrol("H1", **values)  # writes: on PostgreSQL, a value too long would be refused
+        added = True
+    except GuardFailed:
+        added = False
+    assert imported == added, (field, text)
+    event(f"{field} {'accepted' if added else 'refused'}")
+    if added and field != "email":
+        # The import writes through its own statements: they must fit the columns too.
+        again = person(**{"email": f"q{serial}@odense.dk", field: text})
+        assert import_participants(wf, "H1", csv_file(again)).count == 1

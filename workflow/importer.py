@@ -237,30 +237,44 @@ def _read_header(
     positions: dict[str, int] = {}
     problems: list[InvalidInput] = []
     known = ", ".join(field.headers[0] for field in FIELDS)
+    unknown: list[str] = []
+    repeated: dict[str, list[str]] = {}
     for index, raw in enumerate(header):
         title = raw.strip().lstrip("\ufeff").strip()
         if not title:
             continue
         name = HEADER_FIELDS.get(header_key(title))
         if name is None:
-            problems.append(
-                InvalidInput(
-                    f"unknown column; the columns are: {known} (or in English)",
-                    line=line,
-                    column=title,
-                )
-            )
+            unknown.append(title)
         elif name in columns:
-            problems.append(
-                InvalidInput(
-                    f"the same column as '{columns[name]}' ({name}); keep one of them",
-                    line=line,
-                    column=title,
-                )
-            )
+            repeated.setdefault(name, []).append(title)
         else:
             columns[name] = title
             positions[name] = index
+    # One line for each kind of problem, however many columns have it.
+    if len(unknown) == 1:
+        problems.append(
+            InvalidInput(
+                f"unknown column; the columns are: {known} (or in English)",
+                line=line,
+                column=unknown[0],
+            )
+        )
+    elif unknown:
+        problems.append(
+            InvalidInput(
+                f"unknown columns {_some(unknown)}; the columns are: {known} (or in English)",
+                line=line,
+            )
+        )
+    for name, titles in repeated.items():
+        first = f"'{columns[name]}' ({name})"
+        if len(titles) == 1:
+            message = f"the same column as {first}; keep one of them"
+            problems.append(InvalidInput(message, line=line, column=titles[0]))
+        else:
+            message = f"{len(titles)} more columns the same as {first}: {_some(titles)}"
+            problems.append(InvalidInput(f"{message}; keep one of them", line=line))
     for field in FIELDS:
         if field.required and field.name not in columns:
             problems.append(
@@ -269,6 +283,13 @@ def _read_header(
                 )
             )
     return columns, positions, problems
+
+
+def _some(items: list[str], shown: int = 3) -> str:
+    """The first few of many items, and how many more there are."""
+    if len(items) <= shown + 1:
+        return ", ".join(items)
+    return f"{', '.join(items[:shown])} … and {len(items) - shown:,} more"
 
 
 # -- checking -----------------------------------------------------------------------------------
@@ -328,15 +349,24 @@ def _check_row(
             )
         )
     used = set(table.positions.values())
-    for index, cell in enumerate(cells[: table.width]):
-        if index not in used and cell.strip():
-            problems.append(
-                InvalidInput(
-                    "a value in a column the header gives no name",
-                    line=line,
-                    column=f"#{index + 1}",
-                )
+    nameless = [
+        f"#{index + 1}"
+        for index, cell in enumerate(cells[: table.width])
+        if index not in used and cell.strip()
+    ]
+    if len(nameless) == 1:
+        problems.append(
+            InvalidInput(
+                "a value in a column the header gives no name", line=line, column=nameless[0]
             )
+        )
+    elif nameless:
+        problems.append(
+            InvalidInput(
+                f"values in {len(nameless)} columns the header gives no name: {_some(nameless)}",
+                line=line,
+            )
+        )
     values: dict[str, Any] = {}
     for field in FIELDS:
         position = table.positions.get(field.name)

@@ -94,6 +94,10 @@ _ASCII_CONTROL_BUT_LINES = re.compile("[\x00-\x08\x0b-\x0c\x0e-\x1f\x7f]")
 _LINE_BREAKS = frozenset("\n\r\x0b\x0c\x85")
 _SEPARATORS = {"\u2028": "a line separator", "\u2029": "a paragraph separator"}
 _JOINERS = frozenset("\u200c\u200d")
+# Printable ASCII and U+00A0-U+02FF but the soft hyphen: no character of the categories below,
+# so most names (Søren, Łukasz, Şükrü) need no look-up per character.
+_LATIN_LINE = re.compile("[\x20-\x7e\xa0-\xac\xae-\u02ff]*")
+_LATIN_TEXT = re.compile("[\t\n\r\x20-\x7e\xa0-\xac\xae-\u02ff]*")
 # Cc control characters, Cf invisible formatting (bidirectional overrides, zero-width spaces,
 # byte-order marks, tags), Cs halves of a surrogate pair without the other half, and the
 # Unicode line and paragraph separators.
@@ -107,6 +111,8 @@ def unwanted_character(text: str, *, lines: bool = False, joiners: bool = True) 
     if text.isascii():
         found = (_ASCII_CONTROL_BUT_LINES if lines else _ASCII_CONTROL).search(text)
         return None if found is None else _describe(found.group(), lines)
+    if (_LATIN_TEXT if lines else _LATIN_LINE).fullmatch(text):
+        return None
     for char in text:
         if char in ("\n", "\r", "\t") and lines:
             continue
@@ -318,12 +324,16 @@ HOST: dict[str, Field] = {
 }
 
 ACTOR = Field("the actor", Kind.LINE, column_limit(AUDIT.c.actor))
-NOTE = Field("the note", Kind.TEXT, None, required=False)
-REASON = Field("the reason", Kind.TEXT, None, required=False)
+# Notes, reasons and learning goals are kept as text without a column limit (audit notes,
+# facts) but are read in mail, on the certificate and in reports: one bound for all of them,
+# the same on every database.
+FREE_TEXT_LIMIT = 2000
+NOTE = Field("the note", Kind.TEXT, FREE_TEXT_LIMIT, required=False)
+REASON = Field("the reason", Kind.TEXT, FREE_TEXT_LIMIT, required=False)
 
 
 def goal(number: int) -> Field:
-    return Field(f"learning goal {number}", Kind.TEXT, None, required=False)
+    return Field(f"learning goal {number}", Kind.TEXT, FREE_TEXT_LIMIT, required=False)
 
 
 def article_title(number: int) -> Field:
