@@ -13,7 +13,7 @@ from cli.params import DATE, DATE_LIST
 
 @click.group()
 def cohort() -> None:
-    """Create, list, show and reschedule cohorts."""
+    """Create, list, show, update and reschedule cohorts."""
 
 
 @cohort.command("create")
@@ -126,6 +126,49 @@ def show(app: App, code: str, as_json: bool) -> None:
     click.echo(f"Participants: {view.participants}")
     for state, count in view.by_state.items():
         click.echo(f"  {state:<28} {count:>5}  {STATE_BY_NAME[state].label_da}")
+
+
+@cohort.command("update")
+@click.argument("code")
+@click.option("--name", help="The cohort's new name.")
+@click.option("--venue", help="The new venue; '' removes it.")
+@click.option("--admin-email", help="The course administration's new address; '' removes it.")
+@click.option("--json", "as_json", is_flag=True, help="Print the cohort as JSON.")
+@click.pass_obj
+def update(
+    app: App,
+    code: str,
+    name: str | None,
+    venue: str | None,
+    admin_email: str | None,
+    as_json: bool,
+) -> None:
+    """Correct the name, venue or admin email of cohort CODE.
+
+    Each participant's history records the change; mail queued from then on uses the new
+    values.
+    """
+    if name is None and venue is None and admin_email is None:
+        raise click.UsageError("give --name, --venue or --admin-email: what to change")
+    change = app.workflow().update_cohort(code, name=name, venue=venue, admin_email=admin_email)
+    view = change.cohort
+    if as_json:
+        echo_json(view.as_json())
+        return
+    if not change.changed:
+        click.echo(f"Cohort {view.code}: nothing changed.")
+        return
+    shown = {"name": view.name, "venue": view.venue, "admin_email": view.admin_email}
+    click.echo(
+        f"Cohort {view.code} updated: "
+        + ", ".join(
+            f"{field.replace('_', ' ')} '{shown[field]}'"
+            if shown[field] is not None
+            else f"no {field.replace('_', ' ')}"
+            for field in change.changed
+        )
+        + "."
+    )
 
 
 @cohort.command("reschedule")

@@ -22,7 +22,7 @@ from cli.app import App, LpsClickError
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": ("cli.init", "init", "Create or upgrade the database schema (safe to run again)."),
     "demo": ("cli.demo", "demo", "Walk a demo cohort through the whole programme."),
-    "cohort": ("cli.cohort", "cohort", "Create, list, show and reschedule cohorts."),
+    "cohort": ("cli.cohort", "cohort", "Create, list, show, update and reschedule cohorts."),
     "participant": (
         "cli.participant",
         "participant",

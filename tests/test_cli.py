@@ -386,9 +386,9 @@ def test_participant_add_refusals_name_each_broken_rule(lps: Cli) -> None:
         "mette",
     )
     assert errors(result) == [
-        "Error: 'not-an-email' is not a valid email address",
-        "Error: the municipality is required (--municipality TEXT)",
-        "Error: 'mette' is not a valid email address for the manager",
+        "Error: the participant's email is not a valid email address: 'not-an-email' has no @",
+        "Error: the municipality is missing",
+        "Error: the manager's email is not a valid email address: 'mette' has no @",
     ]
     result = fails(
         lps,

@@ -31,6 +31,7 @@ from states.programme import (
     waiver_refusal,
 )
 from states.rules import cohort_deadlines, host_letter_deadline
+from workflow import validation
 from workflow.clock import Clock
 from workflow.db import Database
 from workflow.errors import BulkRefused, GuardFailed, InvalidInput, NotFound
@@ -68,17 +69,12 @@ from workflow.records import (
     load_cohorts,
 )
 from workflow.settings import Settings
-from workflow.validation import (
-    HOST_ROLES,
-    check_days,
-    enrolment_problems,
-    too_long,
-    valid_email,
-)
+from workflow.validation import check_days
 from workflow.views import (
     OUTBOX_STATUSES,
     AuditView,
     BulkResult,
+    CohortChange,
     CohortView,
     OutboxView,
     ParticipantView,
@@ -101,6 +97,7 @@ if TYPE_CHECKING:
 __all__ = [
     "AuditView",
     "BulkResult",
+    "CohortChange",
     "CohortView",
     "OutboxView",
     "ParticipantView",
@@ -109,6 +106,8 @@ __all__ = [
     "TriggerView",
     "Workflow",
 ]
+
+HOST_ROLES = ("leader", "hr")
 
 
 def default_actor() -> str:
@@ -143,7 +142,7 @@ class Workflow:
         self.settings = settings or Settings()
         self.db = database
         self.clock = clock or self.settings.clock()
-        self.actor = actor or default_actor()
+        self.actor: str = validation.ACTOR.clean(actor or default_actor())
         self.runtime = Runtime(
             database,
             self.clock,
@@ -199,21 +198,21 @@ class Workflow:
         articles: list[dict[str, str]] | None = None,
     ) -> CohortView:
         """Create a cohort with its five teaching days."""
-        code = code.strip()
-        if not code:
-            raise InvalidInput("the cohort code cannot be empty")
-        long_values = too_long(
-            code=code, name=name, venue=venue, admin_email=admin_email, jti_link=jti_link
+        values = validation.clean_all(
+            validation.COHORT,
+            {
+                "code": code,
+                "name": name,
+                "venue": venue,
+                "admin_email": admin_email,
+                "jti_link": jti_link,
+            },
         )
-        if long_values:
-            raise InvalidInput(long_values[0])
-        if not name.strip():
-            raise InvalidInput("the cohort name cannot be empty (--name TEXT)")
+        code = values["code"]
+        cleaned_articles = validation.articles(articles or [])
         check_days(days)
-        if admin_email and not valid_email(admin_email):
-            raise InvalidInput(f"'{admin_email}' is not a valid admin email address")
         if max_absences < 0 or max_absences > 4:
-            raise InvalidInput("--max-absences must be between 0 and 4")
+            raise InvalidInput("the absences allowed must be between 0 and 4")
         if not 0 <= send_hour <= 23:
             raise InvalidInput("the send hour must be between 0 and 23")
         with self.db.transaction() as conn:
@@ -223,18 +222,18 @@ class Workflow:
             conn.execute(
                 COHORTS.insert().values(
                     code=code,
-                    name=name.strip(),
+                    name=values["name"],
                     day_1=days[0],
                     day_2=days[1],
                     day_3=days[2],
                     day_4=days[3],
                     day_5=days[4],
-                    venue=venue,
-                    admin_email=admin_email.strip() if admin_email else None,
+                    venue=values["venue"],
+                    admin_email=values["admin_email"],
                     max_absences=max_absences,
                     send_hour=send_hour,
-                    jti_link=jti_link,
-                    articles=articles or [],
+                    jti_link=values["jti_link"],
+                    articles=cleaned_articles,
                     schedule_sequence=0,
                     created_at=self.now(),
                 )
@@ -267,6 +266,56 @@ class Workflow:
             ):
                 counts.setdefault(cohort_id, {})[state] = count
         return [cohort_view(row, counts.get(row.id, {})) for row in rows]
+
+    def update_cohort(
+        self,
+        code: str,
+        *,
+        name: str | None = None,
+        venue: str | None = None,
+        admin_email: str | None = None,
+    ) -> CohortChange:
+        """Correct a cohort's name, venue or admin email (``None``: leave it; an empty venue
+        or admin email: remove it). Every participant's trail records what changed, and
+        mail queued from then on uses the new values."""
+        given = {
+            field: value
+            for field, value in (("name", name), ("venue", venue), ("admin_email", admin_email))
+            if value is not None
+        }
+        if not given:
+            raise InvalidInput("nothing to change: give a new name, venue or admin email")
+        values = validation.clean_all(validation.COHORT, given)
+        now = self.now()
+        with self.db.transaction() as conn:
+            cohort = cohort_row(conn, code)
+            old = {"name": cohort.name, "venue": cohort.venue, "admin_email": cohort.admin_email}
+            changed = [field for field in values if values[field] != old[field]]
+            if not changed:
+                return CohortChange(self.cohort(code), ())
+            conn.execute(
+                update(COHORTS)
+                .where(COHORTS.c.id == cohort.id)
+                .values({field: values[field] for field in changed})
+            )
+            updated = CohortRow(**{**cohort.__dict__, **{f: values[f] for f in changed}})
+            note = "; ".join(
+                f"{field.replace('_', ' ')} {_shown(old[field])} → {_shown(values[field])}"
+                for field in changed
+            )
+            steps = []
+            for row in conn.execute(
+                select(PARTICIPANTS)
+                .where(PARTICIPANTS.c.cohort_id == cohort.id)
+                .order_by(PARTICIPANTS.c.id)
+            ):
+                step = Step(ParticipantRow.from_row(row), updated, now, self.actor)
+                step.record(
+                    "update_cohort", step.state, step.state, note=note, data={"changed": changed}
+                )
+                steps.append(step)
+            write(conn, steps)
+        return CohortChange(self.cohort(code), tuple(changed))
 
     def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
         """Move one teaching day; every pending deadline of the cohort follows."""
@@ -329,37 +378,27 @@ class Workflow:
     ) -> StepResult:
         """Enrol a participant: the first step of their path, with the welcome mail."""
         now = self.now()
+        values, invalid = validation.check(
+            validation.PARTICIPANT,
+            {
+                "name": name,
+                "email": email,
+                "municipality": municipality,
+                "workplace": workplace,
+                "manager_name": manager_name,
+                "manager_email": manager_email,
+                "language": language,
+                "jti_link": jti_link,
+            },
+        )
         with self.db.transaction() as conn:
             cohort = cohort_row(conn, cohort_code)
-            problems = too_long(workplace=workplace, jti_link=jti_link) + enrolment_problems(
-                cohort,
-                today=self.today(),
-                name=name,
-                email=email,
-                municipality=municipality,
-                manager_name=manager_name,
-                manager_email=manager_email,
-                language=language,
-            )
-            if email_taken(conn, cohort.id, email):
-                problems.append(
-                    f"{email.strip().lower()} is already enrolled in cohort {cohort.code}"
-                )
+            problems = validation.enrolment_closed(cohort, self.today()) + [str(p) for p in invalid]
+            if "email" in values and email_taken(conn, cohort.id, values["email"]):
+                problems.append(f"{values['email']} is already enrolled in cohort {cohort.code}")
             if problems:
                 raise GuardFailed("enrol", problems)
-            row = insert_participant(
-                conn,
-                cohort,
-                now,
-                name=name,
-                email=email,
-                municipality=municipality,
-                workplace=workplace,
-                language=language,
-                manager_name=manager_name,
-                manager_email=manager_email,
-                jti_link=jti_link,
-            )
+            row = insert_participant(conn, cohort, now, **values)
             step = Step(row, cohort, now, self.actor)
             notices = start_path(self.runtime, step, note=None)
             write(conn, [step])
@@ -428,16 +467,17 @@ class Workflow:
         self, ref: str | int, *, name: str, email: str, role: str, municipality: str
     ) -> ParticipantView:
         """Register (or replace) the host of a participant's career visit."""
-        problems = too_long(name=name, email=email, municipality=municipality)
-        if not name.strip():
-            problems.append("the host's name cannot be empty (--name TEXT)")
-        if not valid_email(email):
-            problems.append(f"'{email}' is not a valid email address for the host")
+        values, invalid = validation.check(
+            validation.HOST, {"name": name, "email": email, "municipality": municipality}
+        )
+        problems = [str(problem) for problem in invalid]
         if role not in HOST_ROLES:
             problems.append(f"the host's role must be one of {', '.join(HOST_ROLES)}")
 
         def change(step: Step) -> list[str]:
-            if not same_municipality(municipality, step.row.municipality):
+            if "municipality" in values and not same_municipality(
+                municipality, step.row.municipality
+            ):
                 problems.append(
                     f"the host is in {municipality}, but the participant is in "
                     f"{step.row.municipality}: the career visit must be in the participant's "
@@ -448,7 +488,7 @@ class Workflow:
             if problems:
                 raise GuardFailed("set_host", problems)
             step.facts = step.facts.with_changes(
-                host=Host(name.strip(), email.strip(), role, municipality.strip())
+                host=Host(values["name"], values["email"], role, values["municipality"])
             )
             step.record("set_host", step.state, step.state, data={"role": role})
             if step.facts.career_visit is None:
@@ -462,6 +502,7 @@ class Workflow:
     def advance(self, ref: str | int, request: StepRequest, *, dry_run: bool = False) -> StepResult:
         """Fire a trigger for one participant: refused as a whole, or written as a whole."""
         trigger = normalise_trigger(request.trigger)
+        validation.step_texts(request.note, request.reason, request.goals)
         target = self._target_plan(request.to) if request.to else None
         args = step_args(request, target)
 
@@ -499,12 +540,17 @@ class Workflow:
             )
         if trigger == "defer":
             raise InvalidInput("defer moves one participant at a time; name the participant")
+        validation.step_texts(request.note, request.reason, request.goals)
         args = step_args(request, None)
         now = self.now()
         wanted = list(dict.fromkeys(code.strip() for code in codes))
         if not wanted:
             raise InvalidInput("name at least one cohort (--cohort CODE)")
-        excluded = {str(ref).strip().lstrip("#").lower() for ref in except_refs if str(ref).strip()}
+        excluded = {
+            validation.lookup_email(ref) if "@" in ref else ref.lstrip("#").lower()
+            for ref in (str(given).strip() for given in except_refs)
+            if ref
+        }
         refused: dict[str, list[str]] = {}
         advanced: list[tuple[int, str, str]] = []
         skipped = 0
@@ -574,6 +620,7 @@ class Workflow:
     def waive(self, ref: str | int, obligation: str, reason: str) -> StepResult:
         """Waive an obligation with a reason: an audited decision, never a silent override."""
         name = normalise_trigger(obligation)
+        validation.REASON.clean(reason)
 
         def change(step: Step) -> list[str]:
             problems = []
@@ -883,3 +930,8 @@ def _certificate(
     from workflow.certificate import certificate_maker
 
     return certificate_maker(step, settings)
+
+
+def _shown(value: str | None) -> str:
+    # repr shows a line break or control character of a value being corrected as an escape.
+    return "none" if value is None else repr(value)

@@ -42,6 +42,18 @@ class InvalidInput(LpsError, ValueError):
         return f"{', '.join(where)}: {self.message}" if where else self.message
 
 
+class InvalidField(InvalidInput):
+    """One value refused by its field's rule: ``label`` names the field in words, ``reason``
+    says what is wrong in words that read after the label or after an import's column, and
+    ``field`` is the field's name in the Python API, when known."""
+
+    def __init__(self, label: str, reason: str, *, field: str | None = None):
+        self.label = label
+        self.reason = reason
+        self.field = field
+        super().__init__(f"{label} {reason}")
+
+
 class ImportRejected(LpsError):
     """An import refused as a whole; ``problems`` holds one :class:`InvalidInput` per bad cell."""
 

@@ -24,7 +24,8 @@ from sqlalchemy.engine import Connection
 from sqlalchemy.exc import IntegrityError
 
 from states.programme import STEP_NOTICES
-from workflow.errors import ImportRejected, InvalidInput
+from workflow import validation
+from workflow.errors import ImportRejected, InvalidField, InvalidInput
 from workflow.kernel import Runtime, start_path, write
 from workflow.queries import cohort_row
 from workflow.records import (
@@ -36,7 +37,7 @@ from workflow.records import (
     enrolment_values,
     execute_many,
 )
-from workflow.validation import LANGUAGES, enrolment_problems, valid_email
+from workflow.validation import enrolment_closed
 
 _INSERT_PARTICIPANT = PARTICIPANTS.insert()
 # Participants enrolled per batch of writes: their welcome mails, the bulk of what a batch
@@ -96,16 +97,6 @@ FIELDS: tuple[Field, ...] = (
 FIELD_BY_NAME = {field.name: field for field in FIELDS}
 
 _SEPARATORS = re.compile(r"[\s_\-.]+")
-_LANGUAGE_WORDS = {
-    "": "da",
-    "da": "da",
-    "dk": "da",
-    "dansk": "da",
-    "danish": "da",
-    "en": "en",
-    "engelsk": "en",
-    "english": "en",
-}
 # Every enrolment queues the welcome mail for the participant and their manager.
 _WELCOMES = sum(len(notice.recipients) for notice in STEP_NOTICES["enrol"])
 _DELIMITER_NAMES = {",": "comma", ";": "semicolon", "\t": "tab"}
@@ -338,30 +329,44 @@ def _read_header(
     positions: dict[str, int] = {}
     problems: list[InvalidInput] = []
     known = ", ".join(field.headers[0] for field in FIELDS)
+    unknown: list[str] = []
+    repeated: dict[str, list[str]] = {}
     for index, raw in enumerate(header):
         title = raw.strip().lstrip("\ufeff").strip()
         if not title:
             continue
         name = HEADER_FIELDS.get(header_key(title))
         if name is None:
-            problems.append(
-                InvalidInput(
-                    f"unknown column; the columns are: {known} (or in English)",
-                    line=line,
-                    column=title,
-                )
-            )
+            unknown.append(title)
         elif name in columns:
-            problems.append(
-                InvalidInput(
-                    f"the same column as '{columns[name]}' ({name}); keep one of them",
-                    line=line,
-                    column=title,
-                )
-            )
+            repeated.setdefault(name, []).append(title)
         else:
             columns[name] = title
             positions[name] = index
+    # One line for each kind of problem, however many columns have it.
+    if len(unknown) == 1:
+        problems.append(
+            InvalidInput(
+                f"unknown column; the columns are: {known} (or in English)",
+                line=line,
+                column=unknown[0],
+            )
+        )
+    elif unknown:
+        problems.append(
+            InvalidInput(
+                f"unknown columns {_some(unknown)}; the columns are: {known} (or in English)",
+                line=line,
+            )
+        )
+    for name, titles in repeated.items():
+        first = f"'{columns[name]}' ({name})"
+        if len(titles) == 1:
+            message = f"the same column as {first}; keep one of them"
+            problems.append(InvalidInput(message, line=line, column=titles[0]))
+        else:
+            message = f"{len(titles)} more columns the same as {first}: {_some(titles)}"
+            problems.append(InvalidInput(f"{message}; keep one of them", line=line))
     for field in FIELDS:
         if field.required and field.name not in columns:
             problems.append(
@@ -375,21 +380,12 @@ def _read_header(
 # -- checking -----------------------------------------------------------------------------------
 
 
-def _limit(column: str) -> int | None:
-    length = getattr(PARTICIPANTS.c[column].type, "length", None)
-    return length if isinstance(length, int) else None
+def _some(items: list[str], shown: int = 3) -> str:
+    """The first few of many items, and how many more there are."""
+    if len(items) <= shown + 1:
+        return ", ".join(items)
+    return f"{', '.join(items[:shown])} … and {len(items) - shown:,} more"
 
-
-_LIMITS = {field.name: _limit(field.name) for field in FIELDS if field.name != "language"}
-
-
-# Unicode's control characters (category Cc), a set its stability policy keeps fixed.
-_CONTROL = re.compile("[\x00-\x1f\x7f-\x9f]")
-
-
-def _control_character(value: str) -> str | None:
-    found = _CONTROL.search(value)
-    return f"U+{ord(found.group()):04X}" if found else None
 
 
 def check_rows(
@@ -402,17 +398,7 @@ def check_rows(
 ) -> Iterator[ImportRow]:
     """Every row checked against the enrolment rules, the file and the cohort, as it is read;
     yields the clean rows and adds every problem found to ``problems``."""
-    cohort_wide = enrolment_problems(
-        cohort,
-        today=today,
-        name="x",
-        email="x@example.dk",
-        municipality="x",
-        manager_name="x",
-        manager_email="x@example.dk",
-        language="da",
-    )
-    problems += [InvalidInput(problem) for problem in cohort_wide]
+    problems += [InvalidInput(problem) for problem in enrolment_closed(cohort, today)]
     seen: dict[str, int] = {}
     for line, cells in table.rows:
         row, row_problems = _check_row(table, line, cells)
@@ -435,24 +421,6 @@ def check_rows(
                 )
             else:
                 seen[row.email] = line
-        if row is not None and not row_problems:
-            # The engine's own rules have the last word, so an import never enrols someone
-            # `lps participant add` would refuse.
-            extra = [
-                problem
-                for problem in enrolment_problems(
-                    cohort,
-                    today=today,
-                    name=row.name,
-                    email=row.email,
-                    municipality=row.municipality,
-                    manager_name=row.manager_name,
-                    manager_email=row.manager_email,
-                    language=row.language,
-                )
-                if problem not in cohort_wide
-            ]
-            row_problems += [InvalidInput(problem, line=line) for problem in extra]
         if row_problems:
             problems += row_problems
         elif row is not None:
@@ -480,55 +448,38 @@ def _check_row(
             )
         )
     used = set(table.positions.values())
-    for index, cell in enumerate(cells[: table.width]):
-        if index not in used and cell.strip():
-            problems.append(
-                InvalidInput(
-                    "a value in a column the header gives no name",
-                    line=line,
-                    column=f"#{index + 1}",
-                )
+    nameless = [
+        f"#{index + 1}"
+        for index, cell in enumerate(cells[: table.width])
+        if index not in used and cell.strip()
+    ]
+    if len(nameless) == 1:
+        problems.append(
+            InvalidInput(
+                "a value in a column the header gives no name", line=line, column=nameless[0]
             )
-    values: dict[str, str] = {}
+        )
+    elif nameless:
+        problems.append(
+            InvalidInput(
+                f"values in {len(nameless)} columns the header gives no name: {_some(nameless)}",
+                line=line,
+            )
+        )
+    values: dict[str, Any] = {}
     for field in FIELDS:
         position = table.positions.get(field.name)
-        value = cells[position].strip() if position is not None and position < len(cells) else ""
-        column = table.columns.get(field.name, field.name)
-
-        def bad(message: str, column: str = column) -> None:
-            problems.append(InvalidInput(message, line=line, column=column))
-
-        control = _control_character(value)
-        limit = _LIMITS.get(field.name)
-        if control:
-            bad(f"contains a control character ({control})")
-        elif limit is not None and len(value) > limit:
-            bad(f"is {len(value)} characters long; at most {limit} fit")
-        elif field.required and not value:
-            bad("missing; every participant needs one")
-        elif field.name in ("email", "manager_email") and not valid_email(value):
-            bad(f"'{value}' is not a valid email address")
-        elif field.name == "language" and value.casefold() not in _LANGUAGE_WORDS:
-            bad(f"unknown language '{value}'; use {' or '.join(LANGUAGES)}")
-        elif field.name == "jti_link" and value and not value.startswith(("https://", "http://")):
-            bad(f"'{value}' is not a link; it must start with https://")
-        values[field.name] = value
+        value = cells[position] if position is not None and position < len(cells) else ""
+        # The same rule as `lps participant add` and Workflow.enrol, so that an import never
+        # enrols someone they would refuse, nor refuses someone they would enrol.
+        try:
+            values[field.name] = validation.PARTICIPANT[field.name].clean(value)
+        except InvalidField as problem:
+            column = table.columns.get(field.name, field.name)
+            problems.append(InvalidInput(problem.reason, line=line, column=column))
     if problems:
         return None, problems
-    return (
-        ImportRow(
-            line=line,
-            name=values["name"],
-            email=values["email"].lower(),
-            municipality=values["municipality"],
-            workplace=values["workplace"] or None,
-            manager_name=values["manager_name"],
-            manager_email=values["manager_email"].lower(),
-            language=_LANGUAGE_WORDS[values["language"].casefold()],
-            jti_link=values["jti_link"] or None,
-        ),
-        [],
-    )
+    return ImportRow(line=line, **values), []
 
 
 # -- importing ----------------------------------------------------------------------------------

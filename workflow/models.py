@@ -25,7 +25,7 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
-SCHEMA_REVISION = "0003"
+SCHEMA_REVISION = "0004"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -177,7 +177,8 @@ OUTBOX = Table(
     Column("rule", String(60), nullable=False),
     Column("occurrence", String(40), default="0", nullable=False),
     Column("recipient_role", String(20), nullable=False),
-    Column("recipient", String(400), nullable=False),
+    # 'Name <email>': a quoted, escaped name of 200 characters and an address of 254.
+    Column("recipient", String(800), nullable=False),
     Column("sender", String(400), nullable=False),
     Column("subject", String(400), nullable=False),
     Column("body_text", Text, nullable=False),

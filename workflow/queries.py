@@ -19,6 +19,7 @@ from workflow.records import (
     ParticipantRow,
     load_cohorts,
 )
+from workflow.validation import lookup_email
 
 __all__ = [
     "LARGEST_ID",
@@ -44,7 +45,7 @@ def email_taken(conn: Connection, cohort_id: int, email: str) -> bool:
         conn.execute(
             select(PARTICIPANTS.c.id).where(
                 PARTICIPANTS.c.cohort_id == cohort_id,
-                PARTICIPANTS.c.email == email.strip().lower(),
+                PARTICIPANTS.c.email == lookup_email(email),
             )
         ).first()
         is not None
@@ -69,7 +70,7 @@ def find_participant(conn: Connection, ref: str | int) -> ParticipantRow:
         return ParticipantRow.from_row(row)
     rows = conn.execute(
         select(PARTICIPANTS)
-        .where(PARTICIPANTS.c.email == text.lower())
+        .where(PARTICIPANTS.c.email == lookup_email(text))
         .order_by(PARTICIPANTS.c.id.desc())
     ).all()
     if not rows:

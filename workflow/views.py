@@ -22,6 +22,7 @@ __all__ = [
     "OUTBOX_STATUSES",
     "AuditView",
     "BulkResult",
+    "CohortChange",
     "CohortView",
     "ObligationView",
     "OutboxView",
@@ -62,6 +63,14 @@ class CohortView:
             "participants": self.participants,
             "by_state": self.by_state,
         }
+
+
+@dataclass(frozen=True)
+class CohortChange:
+    """A cohort after :meth:`Workflow.update_cohort`, and the fields that changed."""
+
+    cohort: CohortView
+    changed: tuple[str, ...]
 
 
 @dataclass(frozen=True)
