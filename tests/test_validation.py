@@ -23,7 +23,6 @@ from workflow import messages, validation
 from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import GuardFailed, ImportRejected, InvalidInput
-from workflow.importer import import_participants
 from workflow.migrate import alembic_config, upgrade
 from workflow.models import AUDIT, COHORTS, OUTBOX, PARTICIPANTS
 
