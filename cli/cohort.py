@@ -110,7 +110,7 @@ def list_(app: App, as_json: bool) -> None:
 @click.pass_obj
 def show(app: App, code: str, as_json: bool) -> None:
     """One cohort: its days, settings and participants per state."""
-    from states.programme import DAY_THEMES, STATE_BY_NAME
+    from workflow.definition import day_themes, state_label
 
     view = app.workflow().cohort(code)
     if as_json:
@@ -121,11 +121,11 @@ def show(app: App, code: str, as_json: bool) -> None:
     click.echo(
         f"Absences allowed: {view.max_absences}    Timed rules send at {view.send_hour:02d}:00"
     )
-    for number, (day, (theme, _)) in enumerate(zip(view.days, DAY_THEMES, strict=True), start=1):
+    for number, (day, theme) in enumerate(zip(view.days, day_themes(), strict=True), start=1):
         click.echo(f"  Day {number}: {day.isoformat()}  {theme}")
     click.echo(f"Participants: {view.participants}")
     for state, count in view.by_state.items():
-        click.echo(f"  {state:<28} {count:>5}  {STATE_BY_NAME[state].label_da}")
+        click.echo(f"  {state:<28} {count:>5}  {state_label(state)}")
 
 
 @cohort.command("update")

@@ -22,8 +22,8 @@ def demo(app: App, quiet: bool, smtp: bool) -> None:
     """
     from dataclasses import replace
 
-    from notifications.delivery import describe_channel
     from workflow.demo import DemoExists, run_demo
+    from workflow.settings import describe_channel
 
     settings = app.settings
     if smtp and not settings.smtp_url:

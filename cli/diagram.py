@@ -16,7 +16,6 @@ import click
 @click.option("--exits", is_flag=True, help="Draw withdraw and defer arrows from every state.")
 def diagram(fmt: str, exits: bool) -> None:
     """Print the programme's state machine as Mermaid, Graphviz DOT or an SVG picture."""
-    from states import diagram as drawing
+    from workflow.definition import diagram as draw
 
-    drawers = {"mermaid": drawing.mermaid, "dot": drawing.dot, "svg": drawing.svg}
-    click.echo(drawers[fmt](exits), nl=False)
+    click.echo(draw(fmt, exits=exits), nl=False)

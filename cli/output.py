@@ -100,6 +100,6 @@ def table(
 
 def local(moment: datetime) -> str:
     """A moment as Copenhagen wall-clock time."""
-    from states.programme import LOCAL_TZ
+    from workflow.clock import LOCAL_TZ
 
     return moment.astimezone(LOCAL_TZ).strftime("%Y-%m-%d %H:%M")

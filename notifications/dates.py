@@ -5,6 +5,17 @@ from __future__ import annotations
 from datetime import date, datetime
 from zoneinfo import ZoneInfo
 
+__all__ = [
+    "COPENHAGEN",
+    "LANGUAGES",
+    "check_language",
+    "format_date",
+    "format_datetime",
+    "format_time",
+    "to_local",
+]
+
+
 COPENHAGEN = ZoneInfo("Europe/Copenhagen")
 LANGUAGES: tuple[str, ...] = ("da", "en")
 

@@ -59,7 +59,6 @@ REDACTED = "***"
 TlsMode = Literal["none", "starttls", "implicit"]
 
 
-
 class Channel(Protocol):
     """Something that delivers built messages.
 

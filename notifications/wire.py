@@ -24,6 +24,17 @@ from urllib.parse import quote
 from notifications.errors import WireFormatError
 from notifications.mail import Attachment, OutgoingMail
 
+__all__ = [
+    "DEFAULT_DOMAIN",
+    "NEWLINE",
+    "Composed",
+    "compose",
+    "key_digest",
+    "message_id_for",
+    "split_content_type",
+]
+
+
 DEFAULT_DOMAIN = "lps.invalid"
 # Line ends as the email package writes files; SMTP transmission turns them into CRLF.
 NEWLINE = b"\n"

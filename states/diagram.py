@@ -15,6 +15,12 @@ from states.programme import (
     State,
 )
 
+__all__ = [
+    "dot",
+    "mermaid",
+    "svg",
+]
+
 
 def _arrows() -> list[tuple[str, str, str, str]]:
     """(source, dest, label, kind) for every state-changing arrow; kind is normal, skip,

@@ -10,6 +10,13 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
+__all__ = [
+    "DayRecord",
+    "Facts",
+    "Host",
+    "Waiver",
+]
+
 
 @dataclass(frozen=True)
 class DayRecord:

@@ -22,6 +22,30 @@ from states.programme import (
     outstanding,
 )
 
+__all__ = [
+    "AFTER",
+    "AHEAD",
+    "COHORT_RULES",
+    "MESSAGE_CONTEXT",
+    "PERSONAL_SOURCES",
+    "TIMED_RULES",
+    "TIMED_RULE_BY_NAME",
+    "Condition",
+    "ContextPart",
+    "DueMoment",
+    "TimedRule",
+    "certified_deadlines",
+    "cohort_deadlines",
+    "deadlines_after",
+    "digest_moment",
+    "host_letter_deadline",
+    "local_moment",
+    "overdue",
+    "shift_weekend",
+    "still_applies",
+]
+
+
 AHEAD = "ahead"
 AFTER = "after"
 

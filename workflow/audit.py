@@ -8,6 +8,13 @@ import json
 from datetime import datetime
 from typing import Any
 
+__all__ = [
+    "GENESIS",
+    "entry_hash",
+    "note_digest",
+]
+
+
 GENESIS = "0" * 64
 
 

@@ -27,6 +27,21 @@ from workflow.queries import participant_and_cohort
 from workflow.records import Step
 from workflow.settings import Settings
 
+__all__ = [
+    "CODE_PATTERN",
+    "PDF_TYPE",
+    "IssuedCertificate",
+    "Unprintable",
+    "certificate_maker",
+    "certificate_pdf",
+    "file_name",
+    "font_files",
+    "render_certificate",
+    "unprintable",
+    "verify_code",
+]
+
+
 PDF_TYPE = "application/pdf"
 CODE_PATTERN = re.compile(r"^LPS-([0-9]+)-([0-9A-F]{8})$", re.IGNORECASE | re.ASCII)
 

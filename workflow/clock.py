@@ -9,6 +9,24 @@ from typing import Protocol
 from states.programme import LOCAL_TZ
 from workflow.errors import InvalidInput
 
+__all__ = [
+    "EARLIEST_YEAR",
+    "LATEST_YEAR",
+    "LOCAL_TZ",
+    "SUPPORTED_YEARS",
+    "Clock",
+    "FixedClock",
+    "RunningClock",
+    "SystemClock",
+    "date_problem",
+    "in_supported_range",
+    "lease_clock_for",
+    "local_text",
+    "parse_moment",
+    "shown",
+]
+
+
 # Teaching days, step dates and LPS_NOW must lie in these years: wide enough for any real
 # cohort, narrow enough that every deadline computed from them (weeks before day 1, months
 # after day 5) stays a valid date.

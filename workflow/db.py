@@ -17,10 +17,16 @@ from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 from workflow.errors import ConcurrentChange, SchemaMissing, StorageError
 from workflow.models import SCHEMA_REVISION
 
+__all__ = [
+    "DEFAULT_SQLITE_TIMEOUT",
+    "Database",
+    "redact",
+]
+
+
 # How long a SQLite command waits for another process's write lock before it says the
 # database is busy; ``?timeout=SECONDS`` in the URL changes it.
 DEFAULT_SQLITE_TIMEOUT = 15.0
-
 
 
 def redact(url: str) -> str:

@@ -24,6 +24,16 @@ from workflow.settings import Settings
 if TYPE_CHECKING:
     from notifications.delivery import Channel
 
+__all__ = [
+    "DOMAIN",
+    "PEOPLE",
+    "DemoExists",
+    "DemoPerson",
+    "Narrate",
+    "run_demo",
+]
+
+
 Narrate = Callable[[str], None]
 
 CODE, LATER_CODE = "DEMO-1", "DEMO-1B"

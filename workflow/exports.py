@@ -2,6 +2,11 @@
 
 from __future__ import annotations
 
+__all__ = [
+    "safe_cell",
+]
+
+
 _FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 
 

@@ -39,6 +39,25 @@ from workflow.records import (
 )
 from workflow.validation import enrolment_closed
 
+__all__ = [
+    "CHUNK",
+    "FIELDS",
+    "FIELD_BY_NAME",
+    "HEADER_FIELDS",
+    "CsvFile",
+    "Field",
+    "ImportReport",
+    "ImportRow",
+    "ImportedRows",
+    "check_rows",
+    "decode",
+    "header_key",
+    "import_participants",
+    "read_csv",
+    "sniff_delimiter",
+]
+
+
 _INSERT_PARTICIPANT = PARTICIPANTS.insert()
 # Participants enrolled per batch of writes: their welcome mails, the bulk of what a batch
 # holds, stay a few megabytes.
@@ -385,7 +404,6 @@ def _some(items: list[str], shown: int = 3) -> str:
     if len(items) <= shown + 1:
         return ", ".join(items)
     return f"{', '.join(items[:shown])} … and {len(items) - shown:,} more"
-
 
 
 def check_rows(

@@ -25,6 +25,13 @@ from states.programme import (
     refusals,
 )
 
+__all__ = [
+    "PROGRAMME_MACHINE",
+    "StepModel",
+    "attached",
+]
+
+
 # transitions logs every attach and trigger at INFO; that is noise for an administrator.
 logging.getLogger("transitions").setLevel(logging.WARNING)
 

@@ -16,6 +16,21 @@ from states.rules import MESSAGE_CONTEXT, local_moment
 from workflow.records import CohortRow, ParticipantRow, Step
 from workflow.settings import Settings
 
+__all__ = [
+    "DEFAULT_SENDER_ADDRESS",
+    "SENDER_NAME",
+    "certificate_code",
+    "cohort_context",
+    "day_context",
+    "outbox_row",
+    "queue",
+    "recipients",
+    "retry_delay",
+    "rule_extras",
+    "sender_for",
+]
+
+
 DEFAULT_SENDER_ADDRESS = "kursus@lps.invalid"
 SENDER_NAME = "Kursussekretariatet, Leder på spring"
 

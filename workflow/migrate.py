@@ -12,6 +12,14 @@ from sqlalchemy.exc import DBAPIError
 from workflow.db import Database
 from workflow.errors import StorageError
 
+__all__ = [
+    "MIGRATIONS",
+    "alembic_config",
+    "head_revision",
+    "upgrade",
+]
+
+
 MIGRATIONS = Path(__file__).parent / "migrations"
 
 

@@ -25,6 +25,22 @@ from sqlalchemy import (
 from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
+__all__ = [
+    "AUDIT",
+    "COHORTS",
+    "DEADLINES",
+    "DIGEST_CHECKS",
+    "NAMING",
+    "OUTBOX",
+    "PARTICIPANTS",
+    "SCHEMA_REVISION",
+    "JsonDoc",
+    "UTCDateTime",
+    "metadata",
+    "with_partial_indexes",
+]
+
+
 SCHEMA_REVISION = "0004"
 
 

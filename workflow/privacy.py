@@ -42,6 +42,24 @@ from workflow.views import audit_view, participant_view
 if TYPE_CHECKING:
     from notifications.delivery import Channel
 
+__all__ = [
+    "ERASE_EVENT",
+    "NOT_HELD",
+    "Erasure",
+    "MailCopies",
+    "PurgeCandidate",
+    "PurgeReport",
+    "erase_participant",
+    "erase_refusals",
+    "erased_facts",
+    "export_participant",
+    "pseudonym",
+    "pseudonym_email",
+    "purge",
+    "purge_candidates",
+]
+
+
 ERASE_EVENT = "erase"
 NOT_HELD = (
     "JTI answers and personality type: the engine records only that the questionnaire was "

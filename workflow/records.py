@@ -34,6 +34,20 @@ from workflow.models import (
     UTCDateTime,
 )
 
+__all__ = [
+    "TABLES",
+    "CohortRow",
+    "ParticipantRow",
+    "Step",
+    "enrolled_row",
+    "enrolment_values",
+    "execute_many",
+    "insert_ignoring_duplicates",
+    "load_cohorts",
+    "write_steps",
+]
+
+
 TABLES = {
     table.name: table for table in (COHORTS, PARTICIPANTS, AUDIT, DEADLINES, OUTBOX, DIGEST_CHECKS)
 }

@@ -14,6 +14,12 @@ if TYPE_CHECKING:
 
     from workflow.engine import Workflow
 
+__all__ = [
+    "run_sweep_job",
+    "sweep_once",
+]
+
+
 log = logging.getLogger("lps.scheduler")
 
 

@@ -25,6 +25,7 @@ __all__ = [
     "VARIABLES",
     "Settings",
     "Variable",
+    "describe_channel",
 ]
 
 DATABASE_URL = "LPS_DATABASE_URL"
@@ -126,3 +127,10 @@ class Settings:
             except ValueError as exc:
                 raise InvalidInput(str(exc)) from None
         return EmlChannel(self.mail_dir)
+
+
+def describe_channel(channel: Channel) -> str:
+    """One line saying where mail goes, safe to print or log (no passwords)."""
+    from notifications.delivery import describe_channel as describe
+
+    return describe(channel)

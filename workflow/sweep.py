@@ -52,6 +52,23 @@ from workflow.settings import Settings
 if TYPE_CHECKING:
     from notifications.delivery import Channel
 
+__all__ = [
+    "CLAIM_LEASE",
+    "CONNECTION_FAILURES",
+    "EVERY_ADMIN",
+    "MAX_ATTEMPTS",
+    "MAX_UNCONFIRMED",
+    "PENDING",
+    "REPLIES_PER_SEND",
+    "SCHEDULER_ACTOR",
+    "Decision",
+    "Progress",
+    "SweepReport",
+    "deliver",
+    "sweep",
+]
+
+
 log = logging.getLogger("lps.sweep")
 
 SCHEDULER_ACTOR = "scheduler"
@@ -528,9 +545,7 @@ def deliver(
     return report
 
 
-def _stop(
-    runtime: Runtime, report: SweepReport, why: str, *, configuration: bool = False
-) -> None:
+def _stop(runtime: Runtime, report: SweepReport, why: str, *, configuration: bool = False) -> None:
     with runtime.db.reading() as conn:
         queued = conn.execute(select(func.count()).where(OUTBOX.c.status == PENDING)).scalar_one()
     if configuration:

@@ -29,6 +29,38 @@ from workflow.errors import InvalidField, InvalidInput
 from workflow.models import AUDIT, COHORTS, PARTICIPANTS
 from workflow.records import CohortRow
 
+__all__ = [
+    "ACTOR",
+    "COHORT",
+    "DELIVERABLE_LIMIT",
+    "FREE_TEXT_LIMIT",
+    "HOST",
+    "LANGUAGES",
+    "LOCAL_PART_LIMIT",
+    "NOTE",
+    "PARTICIPANT",
+    "REASON",
+    "Field",
+    "Kind",
+    "article_link",
+    "article_title",
+    "articles",
+    "canonical_domain",
+    "canonical_email",
+    "check",
+    "check_days",
+    "clean_all",
+    "column_limit",
+    "enrolment_closed",
+    "goal",
+    "language",
+    "link_problem",
+    "lookup_email",
+    "step_texts",
+    "too_long",
+    "unwanted_character",
+]
+
 
 class Kind(Enum):
     LINE = "one line of text"

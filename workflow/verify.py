@@ -13,6 +13,12 @@ from workflow.audit import GENESIS, entry_hash, note_digest
 from workflow.db import Database
 from workflow.records import AUDIT, PARTICIPANTS
 
+__all__ = [
+    "AuditProblem",
+    "VerifyReport",
+    "verify_audit",
+]
+
 
 @dataclass(frozen=True)
 class AuditProblem:

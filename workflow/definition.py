@@ -1,0 +1,30 @@
+"""The programme's definition as faces show it: its state labels, the themes of its teaching
+days, and its diagram. Faces read these here rather than from :mod:`states`, so the arrows
+stay cli -> workflow -> states."""
+
+from __future__ import annotations
+
+from states.programme import DAY_THEMES, STATE_BY_NAME
+
+__all__ = ["DIAGRAM_FORMATS", "day_themes", "diagram", "state_label"]
+
+DIAGRAM_FORMATS = ("mermaid", "dot", "svg")
+
+
+def state_label(state: str, language: str = "da") -> str:
+    """A state's label in Danish (``da``) or English (``en``)."""
+    found = STATE_BY_NAME[state]
+    return found.label_da if language == "da" else found.label_en
+
+
+def day_themes(language: str = "da") -> tuple[str, ...]:
+    """The theme of each teaching day, in order."""
+    return tuple(da if language == "da" else en for da, en in DAY_THEMES)
+
+
+def diagram(fmt: str = "mermaid", *, exits: bool = False) -> str:
+    """The programme's state machine as Mermaid, Graphviz DOT or an SVG picture."""
+    from states import diagram as drawing
+
+    drawers = {"mermaid": drawing.mermaid, "dot": drawing.dot, "svg": drawing.svg}
+    return str(drawers[fmt](exits))
