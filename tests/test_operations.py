@@ -100,6 +100,18 @@ def test_each_sweep_leaves_a_heartbeat_row_and_lps_status_shows_them(
     ]
 
 
+def test_the_heartbeat_keeps_a_month_of_sweeps(due: Cli, wf: Workflow) -> None:
+    """A sweep a minute for years would grow the table without end."""
+    assert due("remind").exit_code == 0
+    due.now = at(29 * 24 * 60)
+    assert due("remind").exit_code == 0
+    due.now = at(31 * 24 * 60)
+    assert due("remind").exit_code == 0
+    with wf.db.reading() as conn:
+        kept = conn.execute(select(SWEEPS.c.started_at).order_by(SWEEPS.c.id)).scalars().all()
+    assert kept == [parse_moment(at(29 * 24 * 60)), parse_moment(at(31 * 24 * 60))]
+
+
 def test_lps_status_names_the_oldest_deadline_no_sweep_has_handled(due: Cli, wf: Workflow) -> None:
     with wf.db.reading() as conn:
         deadline = conn.execute(

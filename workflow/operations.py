@@ -18,7 +18,7 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, insert, select
+from sqlalchemy import delete, func, insert, select
 
 from states.programme import LOCAL_TZ
 from workflow.errors import LpsError
@@ -34,6 +34,9 @@ log = logging.getLogger("lps.scheduler")
 
 OK, WARNING, CRITICAL = 0, 1, 2
 LEVEL_NAMES = {OK: "OK", WARNING: "WARNING", CRITICAL: "CRITICAL"}
+# How long heartbeat rows are kept: a sweep a minute is 43,000 rows a month, and status and
+# health read only the latest.
+SWEEP_HISTORY = timedelta(days=30)
 
 
 # -- the heartbeat ----------------------------------------------------------------------------
@@ -48,9 +51,10 @@ def record_sweep(
     error: str | None = None,
 ) -> None:
     """Record one sweep that wrote (not a dry run): when, its counts, and why it failed or
-    its delivery stopped, if it did."""
+    its delivery stopped, if it did; rows older than :data:`SWEEP_HISTORY` go."""
     report = report or SweepReport()
     with runtime.db.transaction() as conn:
+        conn.execute(delete(SWEEPS).where(SWEEPS.c.started_at < started - SWEEP_HISTORY))
         conn.execute(
             insert(SWEEPS).values(
                 started_at=started,
