@@ -51,7 +51,10 @@ def test_each_sweep_leaves_a_heartbeat_row_and_lps_status_shows_them(
     before = json.loads(due("status", "--json").stdout)
     assert before["sweeps"] == []
     waiting = before["oldest_due_deadline"]
-    assert (waiting["rule"], waiting["email"]) == ("manager_conversation_reminder", "late@example.dk")
+    assert (waiting["rule"], waiting["email"]) == (
+        "manager_conversation_reminder",
+        "late@example.dk",
+    )
     assert before["deadlines_due"] == 1
     assert before["outbox"] == {
         "queued": 2,
@@ -231,9 +234,7 @@ def test_health_checks_the_smtp_server(due: Cli) -> None:
     due.env["LPS_SMTP_URL"] = f"smtp://127.0.0.1:{closed}"
     down = due("health")
     assert down.exit_code == 2
-    assert down.stdout.startswith(
-        f"LPS CRITICAL: SMTP server 127.0.0.1:{closed} does not answer: "
-    )
+    assert down.stdout.startswith(f"LPS CRITICAL: SMTP server 127.0.0.1:{closed} does not answer: ")
     assert len(down.stdout.splitlines()) == 1
 
 
@@ -388,3 +389,25 @@ def test_scheduler_says_when_the_metrics_port_is_taken(tmp_path: Path) -> None:
     assert result.stderr == (
         f"Error: cannot serve metrics on 127.0.0.1:{port}: Address already in use\n"
     )
+
+
+def test_notifications_reach_an_abstract_socket_and_a_missing_one_is_only_logged(
+    tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    from workflow.operations import SystemdNotifier
+
+    name = f"lps-test-{tmp_path.name}"
+    with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as listener:
+        listener.bind("\0" + name)
+        listener.settimeout(TIMEOUT)
+        notifier = SystemdNotifier("@" + name)
+        assert notifier.notify("READY=1", "STATUS=ready")
+        assert listener.recv(4096) == b"READY=1\nSTATUS=ready"
+        notifier.close()
+    gone = SystemdNotifier(str(tmp_path / "no-such-socket"))
+    assert gone.notify("WATCHDOG=1") is False
+    assert [r.getMessage() for r in caplog.records] == [
+        f"cannot notify systemd at {tmp_path / 'no-such-socket'}: [Errno 2] No such file or "
+        "directory"
+    ]
+    assert SystemdNotifier(None).notify("READY=1") is False
