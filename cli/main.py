@@ -48,7 +48,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "status": (
         "cli.status",
         "status",
-        "The last sweeps, the outbox's backlog and the oldest due deadline.",
+        "The last sweeps, the outbox and deadlines waiting.",
     ),
     "health": (
         "cli.status",
