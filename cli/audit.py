@@ -18,11 +18,10 @@ def verify(app: App) -> None:
     """Check every participant's chain and replay it to their current state; exit 1 on any
     edited, deleted or inserted entry."""
     from cli.progress import progress_bar
-    from workflow.verify import verify_audit
 
     workflow = app.workflow()
     with progress_bar("Verifying") as advance:
-        report = verify_audit(workflow.db, progress=advance)
+        report = workflow.verify_audit(progress=advance)
     if not report.ok:
         raise LpsClickError([str(problem) for problem in report.problems])
     click.echo(

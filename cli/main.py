@@ -45,6 +45,16 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
     "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
+    "status": (
+        "cli.status",
+        "status",
+        "The last sweeps, the outbox and deadlines waiting.",
+    ),
+    "health": (
+        "cli.status",
+        "health",
+        "Check the scheduler for a monitoring system (exit 0, 1 or 2).",
+    ),
     "audit": ("cli.audit", "audit", "Verify the hash-chained audit trail."),
     "groups": ("cli.groups", "groups", "Form and show a cohort's network groups."),
     "calendar": (

@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import logging
 from datetime import datetime
 from typing import TYPE_CHECKING
 
 import click
 
 from cli.app import App, LpsClickError
+from cli.logs import log_format_option, logging_to_stderr
 from cli.output import echo_json, table
 
 if TYPE_CHECKING:
@@ -17,10 +19,20 @@ if TYPE_CHECKING:
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List who would get what, and who would not and why.")
 @click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@log_format_option
 @click.pass_obj
-def remind(app: App, dry_run: bool, as_json: bool) -> None:
+def remind(app: App, dry_run: bool, as_json: bool, log_format: str) -> None:
     """Run the deadline sweep once: timed triggers, reminders, digest, then delivery."""
+    if log_format == "json":
+        with logging_to_stderr(log_format):
+            _remind(app, dry_run, as_json, logged=True)
+    else:
+        _remind(app, dry_run, as_json)
+
+
+def _remind(app: App, dry_run: bool, as_json: bool, *, logged: bool = False) -> None:
     from cli.progress import progress_bar
+    from workflow.scheduling import log_sweep
 
     workflow = app.workflow()
     replayed = app.replayed()
@@ -30,6 +42,8 @@ def remind(app: App, dry_run: bool, as_json: bool) -> None:
         click.echo(replay_line(*replayed), err=as_json)
     with progress_bar("Sweeping") as advance:
         report = workflow.remind(dry_run=dry_run, progress=advance)
+    if logged:
+        log_sweep(logging.getLogger("lps.remind"), report)
     if as_json:
         echo_json(
             {

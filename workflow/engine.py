@@ -90,9 +90,11 @@ if TYPE_CHECKING:
     from workflow.certificate import IssuedCertificate
     from workflow.groups import Grouping
     from workflow.importer import ImportReport
+    from workflow.operations import Health, Status, Supervisor, Thresholds
     from workflow.privacy import Erasure, PurgeCandidate, PurgeReport
     from workflow.report import Report
     from workflow.sweep import SweepReport
+    from workflow.verify import VerifyReport
 
 __all__ = [
     "AuditView",
@@ -684,18 +686,72 @@ class Workflow:
 
         ``lease`` is how long a claimed message is reserved for this sweep (default
         :data:`workflow.sweep.CLAIM_LEASE`) and ``lease_clock`` what measures it; see
-        :func:`workflow.sweep.deliver`."""
+        :func:`workflow.sweep.deliver`.
+
+        A sweep that writes (not a dry run) leaves its heartbeat in the ``sweeps`` table,
+        failed or not; see :meth:`status` and :meth:`health`."""
+        import contextlib
+        import time
+
+        from workflow import operations
+        from workflow.errors import LpsError
         from workflow.sweep import CLAIM_LEASE, sweep
 
-        if channel is None and not dry_run:
-            channel = self.channel()
-        return sweep(
-            self.runtime,
-            dry_run=dry_run,
-            channel=channel,
-            progress=progress,
-            lease=lease or CLAIM_LEASE,
-            lease_clock=lease_clock,
+        started, timer = self.now(), time.perf_counter()
+        try:
+            if channel is None and not dry_run:
+                channel = self.channel()
+            report = sweep(
+                self.runtime,
+                dry_run=dry_run,
+                channel=channel,
+                progress=progress,
+                lease=lease or CLAIM_LEASE,
+                lease_clock=lease_clock,
+            )
+        except LpsError as error:
+            if not dry_run:
+                # The sweep's own error is the one to report, not a failure to record it.
+                with contextlib.suppress(LpsError):
+                    operations.record_sweep(
+                        self.runtime,
+                        started=started,
+                        seconds=time.perf_counter() - timer,
+                        error=str(error),
+                    )
+            raise
+        if not dry_run:
+            operations.record_sweep(
+                self.runtime, started=started, seconds=report.seconds, report=report
+            )
+        return report
+
+    def status(self, limit: int = 5) -> Status:
+        """The last ``limit`` sweeps, the outbox's backlog and failures, and the oldest due
+        deadline not yet handled."""
+        from workflow import operations
+
+        return operations.status(self.runtime, limit=limit)
+
+    def health(self, thresholds: Thresholds | None = None) -> Health:
+        """The database, the last sweep's age and outcome, failed messages and the SMTP
+        server, each checked and judged against ``thresholds``."""
+        from workflow import operations
+
+        return operations.health(self.runtime, thresholds)
+
+    def supervisor(
+        self, *, metrics: bool = False, metrics_file: Path | None = None
+    ) -> Supervisor:
+        """What a long-running scheduler reports to its supervisors after each sweep:
+        systemd (when ``NOTIFY_SOCKET`` is set), and metrics when asked for (``metrics``,
+        or ``metrics_file`` to write them to)."""
+        from workflow import operations
+
+        return operations.Supervisor(
+            operations.SystemdNotifier(self.settings.notify_socket),
+            operations.Metrics() if metrics or metrics_file is not None else None,
+            metrics_file,
         )
 
     def outbox(self, status: str | None = None, limit: int = 200) -> list[OutboxView]:
@@ -804,6 +860,13 @@ class Workflow:
                 )
             )
         return counts
+
+    def verify_audit(self, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
+        """Recompute every participant's hash chain and replay it against their row; the
+        report names every edited, deleted or inserted entry."""
+        from workflow.verify import verify_audit
+
+        return verify_audit(self.db, progress=progress)
 
     # -- imports, exports, erasure ------------------------------------------------------------
 

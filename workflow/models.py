@@ -11,6 +11,7 @@ from sqlalchemy import (
     Column,
     Date,
     DateTime,
+    Float,
     ForeignKey,
     Index,
     Integer,
@@ -34,6 +35,7 @@ __all__ = [
     "OUTBOX",
     "PARTICIPANTS",
     "SCHEMA_REVISION",
+    "SWEEPS",
     "JsonDoc",
     "UTCDateTime",
     "metadata",
@@ -41,7 +43,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0004"
+SCHEMA_REVISION = "0005"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -228,6 +230,27 @@ DIGEST_CHECKS = Table(
     Column("sent", Boolean, default=False, nullable=False),
 )
 
+
+# The heartbeat: one row per sweep that wrote (not a dry run), so that `lps status` and
+# `lps health` can tell a scheduler that sweeps from one that has silently stopped.
+SWEEPS = Table(
+    "sweeps",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("started_at", UTCDateTime(), nullable=False),
+    Column("finished_at", UTCDateTime(), nullable=False),
+    Column("seconds", Float, nullable=False),
+    Column("due", Integer, default=0, nullable=False),
+    Column("queued", Integer, default=0, nullable=False),
+    Column("fired", Integer, default=0, nullable=False),
+    Column("digests", Integer, default=0, nullable=False),
+    Column("delivered", Integer, default=0, nullable=False),
+    Column("retrying", Integer, default=0, nullable=False),
+    Column("failed", Integer, default=0, nullable=False),
+    # Why the sweep failed or its delivery stopped; NULL when it went through.
+    Column("error", Text),
+    Index("ix_sweeps_started_at", "started_at"),
+)
 
 _PARTIAL_INDEXES: list[Index] = []
 

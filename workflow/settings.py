@@ -34,6 +34,8 @@ SMTP_URL = "LPS_SMTP_URL"
 MAIL_DIR = "LPS_MAIL_DIR"
 MAIL_FROM = "LPS_MAIL_FROM"
 CERTIFICATE_SECRET = "LPS_CERTIFICATE_SECRET"
+# Set by systemd for a unit of Type=notify; its name is systemd's, not ours.
+NOTIFY_SOCKET = "NOTIFY_SOCKET"
 
 DEFAULT_DATABASE_URL = "sqlite:///lps.db"
 DEFAULT_MAIL_DIR = "outbox"
@@ -78,6 +80,12 @@ VARIABLES: tuple[Variable, ...] = (
         "the key of the certificates' verification codes (HMAC-SHA256); set your own",
         f"`{DEFAULT_CERTIFICATE_SECRET}`",
     ),
+    Variable(
+        NOTIFY_SOCKET,
+        "set by systemd for a `Type=notify` unit: `lps scheduler run` reports there that it "
+        "is ready, a watchdog ping per sweep and the last sweep as its status",
+        "unset: no notifications",
+    ),
 )
 
 
@@ -91,6 +99,7 @@ class Settings:
     mail_dir: Path = field(default_factory=lambda: Path(DEFAULT_MAIL_DIR))
     mail_from: str | None = None
     certificate_secret: str = DEFAULT_CERTIFICATE_SECRET
+    notify_socket: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, database_url: str | None = None) -> Settings:
@@ -109,6 +118,7 @@ class Settings:
             mail_dir=Path(given(MAIL_DIR) or DEFAULT_MAIL_DIR),
             mail_from=given(MAIL_FROM),
             certificate_secret=env.get(CERTIFICATE_SECRET) or DEFAULT_CERTIFICATE_SECRET,
+            notify_socket=given(NOTIFY_SOCKET),
         )
 
     def clock(self) -> Clock:

@@ -114,6 +114,14 @@ class SweepReport:
     delivery_stopped: str | None = None
     # Whether that was the channel's settings (a rejected login), which no retry mends.
     configuration_error: bool = False
+    # For the operator's metrics: messages sent and failed for good, per rule, and how late
+    # each queued reminder went out against its deadline's due moment (rule, seconds).
+    sent_by_rule: dict[str, int] = field(default_factory=dict)
+    failed_by_rule: dict[str, int] = field(default_factory=dict)
+    lateness: list[tuple[str, float]] = field(default_factory=list)
+
+    def tally(self, counts: dict[str, int], rule: str, number: int = 1) -> None:
+        counts[rule] = counts.get(rule, 0) + number
 
     def count(self, outcome: str) -> int:
         return sum(1 for d in self.decisions if d.outcome == outcome)
@@ -208,6 +216,7 @@ def _due_batch(
     cohorts = load_cohorts(conn, {p.cohort_id for p in participants.values()})
     steps: dict[int, Step] = {}
     decisions: dict[int, list[Decision]] = {}
+    due_at: dict[int, datetime] = {}
     with attached() as model:
         for deadline in due:
             row = participants[deadline.participant_id]
@@ -216,6 +225,7 @@ def _due_batch(
                 step = steps[row.id] = Step(row, cohorts[row.cohort_id], now, SCHEDULER_ACTOR)
             decision = _decide(runtime, step, deadline, model, now)
             decisions.setdefault(row.id, []).append(decision)
+            due_at[id(decision)] = deadline.due_at
     conflicts = {step.row.id for step in write_steps(conn, list(steps.values()))}
     for participant_id, made in decisions.items():
         for decision in made:
@@ -228,6 +238,9 @@ def _due_batch(
                     "conflict",
                     "participant changed at the same time; retried on the next sweep",
                 )
+            elif decision.outcome == "queued" and not dry_run:
+                late = (now - due_at[id(decision)]).total_seconds()
+                report.lateness.append((decision.rule, late))
             report.decisions.append(decision)
     return len(due)
 
@@ -530,6 +543,7 @@ def deliver(
                 following = claimed[index + 1] if index + 1 < len(claimed) else None
                 renewed = claim.mark_sent([row], now, renewing=following)
                 report.delivered += 1
+                report.tally(report.sent_by_rule, row.rule)
         if sent:
             try:
                 channel.flush()
@@ -539,6 +553,8 @@ def deliver(
             else:
                 claim.mark_sent(sent, now)
                 report.delivered += len(sent)
+                for row in sent:
+                    report.tally(report.sent_by_rule, row.rule)
         if progress:
             progress(len(claimed))
     channel.close()
@@ -665,6 +681,7 @@ def _record_failure(
         return
     if final:
         report.failed += 1
+        report.tally(report.failed_by_rule, row.rule)
     else:
         report.retrying += 1
 
