@@ -21,16 +21,15 @@ from jinja2.runtime import Context
 from markupsafe import escape
 
 from notifications.dates import LANGUAGES, check_language, format_date, format_datetime, format_time
-from states.rules import MESSAGE_CONTEXT, PERSONAL_SOURCES
+from states.rules import ADMIN_MESSAGES, MESSAGE_CONTEXT, PERSONAL_SOURCES
 
-RULES: tuple[str, ...] = (*MESSAGE_CONTEXT, "admin_digest")
+RULES: tuple[str, ...] = (*MESSAGE_CONTEXT, *ADMIN_MESSAGES)
 
 _COMMON_KEYS: tuple[str, ...] = ("participant", "manager", "cohort", "recipient")
 _RULE_KEYS: dict[str, tuple[str, ...]] = {
     rule: tuple(dict.fromkeys(part.key for part in parts))
     for rule, parts in MESSAGE_CONTEXT.items()
 }
-_DIGEST_KEYS: tuple[str, ...] = ("recipient", "week_of", "cohorts", "failed")
 _BLANK_LINES = re.compile(r"\n{3,}")
 
 
@@ -84,8 +83,8 @@ def _environment() -> Environment:
 
 def required_keys(rule: str) -> tuple[str, ...]:
     """Return the top-level context keys that ``rule`` needs; raise ``KeyError`` if unknown."""
-    if rule == "admin_digest":
-        return _DIGEST_KEYS
+    if rule in ADMIN_MESSAGES:
+        return ADMIN_MESSAGES[rule]
     if rule not in _RULE_KEYS:
         raise KeyError(f"unknown notification rule {rule!r}; known rules: {', '.join(RULES)}")
     return _COMMON_KEYS + _RULE_KEYS[rule]

@@ -43,8 +43,10 @@ __all__ = [
     "OBLIGATION_BY_NAME",
     "OBLIGATION_DEFINITIONS",
     "OBLIGATION_LABELS",
+    "ONE_AT_A_TIME",
     "PASS_THROUGHS",
     "PATH_ORDER",
+    "PATH_STATES",
     "REASON",
     "SIXTY_DAYS",
     "SPEECH_NEW",
@@ -99,6 +101,7 @@ class State:
     label_da: str
     label_en: str
     final: bool = False
+    left_path: bool = False
 
 
 STATES: tuple[State, ...] = (
@@ -124,12 +127,14 @@ STATES: tuple[State, ...] = (
         "Closing conversation held",
     ),
     State("completed", "Afsluttet", "Completed", final=True),
-    State("withdrawn", "Udmeldt", "Withdrawn", final=True),
-    State("deferred", "Udsat", "Deferred", final=True),
+    State("withdrawn", "Udmeldt", "Withdrawn", final=True, left_path=True),
+    State("deferred", "Udsat", "Deferred", final=True, left_path=True),
 )
 STATE_BY_NAME = {state.name: state for state in STATES}
 STATE_NAMES = tuple(state.name for state in STATES)
 FINAL_STATES = frozenset(state.name for state in STATES if state.final)
+# The states of the path itself, in order: every state but those of leaving it.
+PATH_STATES = tuple(state.name for state in STATES if not state.left_path)
 ACTIVE_STATES = tuple(name for name in STATE_NAMES if name not in FINAL_STATES)
 PATH_ORDER = {name: index for index, name in enumerate(STATE_NAMES)}
 INITIAL_STATE = "enrolled"
@@ -627,7 +632,9 @@ class Transition:
 
     ``audit`` adds what the audit entry records of the step beyond the trigger's arguments;
     ``schedules`` names the anchor (see :mod:`states.rules`) whose timed rules start once the
-    step is taken; ``note_from`` are the arguments written as the entry's note.
+    step is taken; ``note_from`` are the arguments written as the entry's note;
+    ``moves_to_target`` enrols the participant in the later cohort the step names (a
+    deferral), so it is taken for one participant at a time.
     """
 
     trigger: str
@@ -639,6 +646,7 @@ class Transition:
     audit: Callable[[Situation, StepArgs, Facts], dict[str, object]] | None = None
     schedules: str | None = None
     note_from: tuple[str, ...] = ("reason", "note")
+    moves_to_target: bool = False
 
 
 def _day_registered(sit: Situation, args: StepArgs, facts: Facts) -> dict[str, object]:
@@ -779,10 +787,13 @@ TRANSITIONS: tuple[Transition, ...] = (
         sources=("enrolled", "manager_conversation_held", "jti_invited", "jti_completed"),
         dest="deferred",
         guards=(REASON, BEFORE_DAY_ONE, LATER_COHORT),
+        moves_to_target=True,
     ),
 )
 
 TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(t.trigger for t in TRANSITIONS))
+# Triggers that name one participant's later cohort: never taken for a whole cohort at once.
+ONE_AT_A_TIME = frozenset(t.trigger for t in TRANSITIONS if t.moves_to_target)
 TIMED_TRIGGERS = frozenset({"invite_jti", "complete"})
 
 

@@ -23,6 +23,7 @@ from states.programme import (
 )
 
 __all__ = [
+    "ADMIN_MESSAGES",
     "AFTER",
     "AHEAD",
     "COHORT_RULES",
@@ -347,6 +348,11 @@ MESSAGE_CONTEXT: dict[str, tuple[ContextPart, ...]] = {
     "closing_reminder": (_part("certified_on"),),
     "withdrawal_notice": (ContextPart("reason", "given"),),
     "group_announcement": (ContextPart("group", "given"),),
+}
+# Messages to an administrator about many participants: no participant, manager or cohort of
+# their own, only these keys.
+ADMIN_MESSAGES: dict[str, tuple[str, ...]] = {
+    "admin_digest": ("recipient", "week_of", "cohorts", "failed"),
 }
 # Parts that make one recipient's message more than another's with the names changed.
 PERSONAL_SOURCES = frozenset({"absence", "certificate", "goals", "given"})

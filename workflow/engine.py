@@ -18,6 +18,7 @@ from states.facts import Host
 from states.programme import (
     FINAL_STATES,
     LOCAL_TZ,
+    ONE_AT_A_TIME,
     STATE_NAMES,
     TRIGGERS,
     CohortPlan,
@@ -511,7 +512,7 @@ class Workflow:
         def change(step: Step) -> list[str]:
             return fire(self.runtime, step, trigger, args)
 
-        return change_step(self.runtime, ref, change, dry_run=dry_run, defer_to=request.to)
+        return change_step(self.runtime, ref, change, dry_run=dry_run)
 
     def advance_cohort(
         self,
@@ -540,8 +541,8 @@ class Workflow:
             raise InvalidInput(
                 f"unknown trigger '{request.trigger}'; choose one of: {', '.join(TRIGGERS)}"
             )
-        if trigger == "defer":
-            raise InvalidInput("defer moves one participant at a time; name the participant")
+        if trigger in ONE_AT_A_TIME:
+            raise InvalidInput(f"{trigger} moves one participant at a time; name the participant")
         validation.step_texts(request.note, request.reason, request.goals)
         args = step_args(request, None)
         now = self.now()
@@ -740,9 +741,7 @@ class Workflow:
 
         return operations.health(self.runtime, thresholds)
 
-    def supervisor(
-        self, *, metrics: bool = False, metrics_file: Path | None = None
-    ) -> Supervisor:
+    def supervisor(self, *, metrics: bool = False, metrics_file: Path | None = None) -> Supervisor:
         """What a long-running scheduler reports to its supervisors after each sweep:
         systemd (when ``NOTIFY_SOCKET`` is set), and metrics when asked for (``metrics``,
         or ``metrics_file`` to write them to)."""

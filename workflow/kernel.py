@@ -184,10 +184,10 @@ def change(
     change: Callable[[Step], list[str]],
     *,
     dry_run: bool = False,
-    defer_to: str | None = None,
 ) -> StepResult:
     """Load one participant, apply ``change`` to their step, and write it as one unit of work
-    (unless ``dry_run``). A deferral to ``defer_to`` enrols them there in the same transaction.
+    (unless ``dry_run``). A step that moves them to a later cohort (a deferral) enrols them
+    there in the same transaction.
     """
     now = runtime.now()
     with runtime.db.reading() as conn:
@@ -202,8 +202,8 @@ def change(
         return step_result(step, notices, dry_run=True)
     with runtime.db.transaction() as conn:
         write(conn, [step])
-        if step.state == "deferred" and defer_to:
-            notices += _enrol_deferred(runtime, conn, step, defer_to)
+        if step.moves_to is not None:
+            notices += _enrol_deferred(runtime, conn, step, step.moves_to)
     return step_result(step, notices)
 
 
@@ -364,6 +364,8 @@ def _apply(
         data["early"] = True
     if args.target is not None:
         data["to"] = args.target.code
+        if transition.moves_to_target:
+            step.moves_to = args.target.code
     if args.internship is not None:
         data["internship"] = args.internship
     if transition.schedules is not None:

@@ -219,6 +219,8 @@ class Step:
     outbox: list[dict[str, Any]] = field(default_factory=list)
     resolved_deadlines: list[tuple[int, str, str]] = field(default_factory=list)
     host_deadline: DueMoment | None = None
+    # The later cohort a deferral moves the participant to, enrolled in the same transaction.
+    moves_to: str | None = None
 
     def __post_init__(self) -> None:
         self.state = self.row.state

@@ -21,8 +21,8 @@ from states.programme import (
     OBLIGATION_LABELS,
     OBLIGATIONS,
     PATH_ORDER,
+    PATH_STATES,
     STATE_BY_NAME,
-    STATE_NAMES,
 )
 from workflow.exports import safe_cell
 
@@ -38,7 +38,7 @@ STATUS_LABELS = {
     "ended": "Bortfaldet",
 }
 # The states a participant passes on the way to completion, for the progress bar.
-PATH = tuple(name for name in STATE_NAMES if name not in ("withdrawn", "deferred"))
+PATH = PATH_STATES
 
 
 @dataclass(frozen=True)
