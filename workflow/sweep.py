@@ -642,7 +642,8 @@ def _record_failure(
                 last_error=text,
                 claimed_until=None,
                 claim_token=None,
-                next_attempt_at=now + messages.retry_delay(attempts),
+                # A failed row is never tried again by itself: its time is when it failed.
+                next_attempt_at=now if final else now + messages.retry_delay(attempts),
             )
         ).rowcount
     log.warning("sending %s to %s failed: %s", row.rule, row.recipient, error)
