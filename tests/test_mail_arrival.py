@@ -6,6 +6,11 @@ from __future__ import annotations
 import re
 from collections.abc import Iterator
 from datetime import datetime, timedelta
+from email import policy
+from email.message import EmailMessage
+from email.parser import BytesParser
+from email.utils import parsedate_to_datetime
+from pathlib import Path
 
 import pytest
 from conftest import START, Cli, enrol, make_cohort
@@ -109,3 +114,107 @@ def test_a_temporary_refusal_backs_off_and_is_delivered_later(
 def failed_key(wf: Workflow, message_id: int) -> str:
     with wf.db.reading() as conn:
         return str(conn.execute(select(OUTBOX.c.key).where(OUTBOX.c.id == message_id)).scalar())
+
+
+# == the .eml files and `lps outbox show` =======================================================
+
+
+def check_readable(data: bytes) -> EmailMessage:
+    """``data`` parsed as a mail program would, with every part checked."""
+    assert b"\r" not in data, "one kind of line end, so that no CR stands alone"
+    assert max(len(line) for line in data.split(b"\n")) <= 998, "RFC 5322 line length"
+    message = BytesParser(policy=policy.default).parsebytes(data)
+    assert isinstance(message, EmailMessage)
+    assert message.defects == []
+    assert message["MIME-Version"] == "1.0"
+    assert parsedate_to_datetime(str(message["Date"])).tzinfo is not None
+    assert message["Message-ID"] and message["From"] and message["To"] and message["Subject"]
+    assert "X-Unsent" not in message
+    for part in message.walk():
+        assert part.defects == [], part.get_content_type()
+        if part.is_multipart():
+            assert part.get_content_type() in ("multipart/mixed", "multipart/alternative")
+            continue
+        content = part.get_content()
+        assert content
+        if part.get_content_maintype() == "text" and part.get_content_disposition() is None:
+            assert part.get_content_charset() == "utf-8"
+            assert "\r" not in content
+    # The same message with CRLF line ends, as it goes over SMTP, reads the same.
+    crlf = BytesParser(policy=policy.default).parsebytes(data.replace(b"\n", b"\r\n"))
+    assert [p.get_content_type() for p in crlf.walk()] == [
+        p.get_content_type() for p in message.walk()
+    ]
+    for mine, theirs in zip(message.walk(), crlf.walk(), strict=True):
+        if mine.is_multipart():
+            continue
+        if mine.get_content_disposition() == "attachment":
+            assert theirs.get_content() == mine.get_content(), "base64 is line-end proof"
+        else:
+            assert theirs.get_content().replace("\r\n", "\n") == mine.get_content()
+    return message
+
+
+def test_an_eml_file_opens_in_a_mail_program_and_outbox_show_prints_it_as_sent(
+    wf: Workflow, lps: Cli, tmp_path: Path
+) -> None:
+    make_cohort(wf)
+    enrol(wf)
+    lps.now = (START + timedelta(minutes=1)).isoformat()
+    assert lps("remind").exit_code == 0
+    files = sorted((tmp_path / "mail").glob("*.eml"))
+    assert len(files) == 2
+    welcome = next(v for v in wf.outbox() if v.recipient.endswith("<soren@example.dk>"))
+    for path in files:
+        message = check_readable(path.read_bytes())
+        assert message.get_content_type() == "multipart/mixed"
+        alternative, calendar = message.iter_parts()
+        assert [p.get_content_type() for p in alternative.iter_parts()] == [
+            "text/plain",
+            "text/html",
+        ]
+        assert calendar.get_content_type() == "text/calendar"
+        assert calendar.get_filename() == "leder-paa-spring.ics"
+        assert calendar.get_content().startswith("BEGIN:VCALENDAR")
+    [path] = [p for p in files if b"To: =?utf-8?b?U8O4cmVuIMOGcsO4?= <soren" in p.read_bytes()]
+    raw = lps("outbox", "show", str(welcome.id), "--raw")
+    assert raw.exit_code == 0, raw.output
+    assert raw.stdout_bytes == path.read_bytes()
+    shown = lps("outbox", "show", str(welcome.id))
+    assert shown.exit_code == 0, shown.output
+    message = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    text = message.get_body(("plain",))
+    assert text is not None
+    assert shown.output == (
+        f"Message {welcome.id}: sent 2027-01-04 10:01\n"
+        "\n"
+        'From: "Kursussekretariatet, Leder på spring" <kursus@kommune.dk>\n'
+        "To: Søren Ærø <soren@example.dk>\n"
+        f"Subject: {message['Subject']}\n"
+        "Date: Mon, 04 Jan 2027 09:01:00 +0000\n"
+        f"Message-ID: {message['Message-ID']}\n"
+        "Auto-Submitted: auto-generated\n"
+        "X-Auto-Response-Suppress: All\n"
+        "Precedence: bulk\n"
+        "X-LPS-Rule: welcome\n"
+        f"X-LPS-Key: {message['X-LPS-Key']}\n"
+        "Attachment: leder-paa-spring.ics (text/calendar)\n"
+        "\n" + text.get_content()
+    )
+    assert "Kære Søren" in shown.output
+
+
+def test_outbox_show_says_what_is_wrong(wf: Workflow, lps: Cli) -> None:
+    make_cohort(wf)
+    enrol(wf)
+    missing = lps("outbox", "show", "999")
+    assert (missing.exit_code, missing.output) == (
+        1,
+        "Error: no outbox message with id 999; see `lps outbox list`\n",
+    )
+    [queued, *_] = wf.outbox()
+    shown = lps("outbox", "show", str(queued.id))
+    assert shown.exit_code == 0, shown.output
+    assert shown.output.splitlines()[0] == (
+        f"Message {queued.id}: pending, not sent yet; shown as it would be sent now"
+    )

@@ -80,6 +80,7 @@ from workflow.views import (
     AuditView,
     BulkResult,
     CohortView,
+    MessageView,
     OutboxView,
     ParticipantView,
     StepResult,
@@ -676,6 +677,13 @@ class Workflow:
                 query = query.where(OUTBOX.c.status == status)
             rows = conn.execute(query.limit(limit)).all()
         return [OutboxView(**row._mapping) for row in rows]
+
+    def message(self, message_id: int) -> MessageView:
+        """Outbox message ``message_id`` as it was sent (or would be sent now): see
+        :func:`workflow.outgoing.message_view`."""
+        from workflow.outgoing import message_view
+
+        return message_view(self.runtime, message_id)
 
     def retry_message(self, message_id: int) -> OutboxView:
         """Put a failed or dropped message back in the queue, to be sent on the next sweep."""

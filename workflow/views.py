@@ -215,6 +215,22 @@ class OutboxView:
         }
 
 
+@dataclass(frozen=True)
+class MessageView:
+    """One outbox message in its wire form: ``data`` is the RFC 5322 bytes (LF line ends,
+    as in an ``.eml`` file); ``headers`` its header fields decoded, without the MIME ones;
+    ``text`` the plain-text part; ``attachments`` (file name, content type) pairs."""
+
+    id: int
+    status: str
+    sent_at: datetime | None
+    last_error: str | None
+    headers: tuple[tuple[str, str], ...]
+    text: str
+    attachments: tuple[tuple[str, str], ...]
+    data: bytes
+
+
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dropped")
 
 
