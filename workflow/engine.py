@@ -26,6 +26,7 @@ from states.programme import (
     apply_waiver,
     blocking_obligations,
     normalise_trigger,
+    path_ended,
     refusals,
     same_municipality,
     waiver_refusal,
@@ -84,6 +85,7 @@ from workflow.views import (
     OutboxView,
     ParticipantView,
     StepResult,
+    TriggersView,
     TriggerView,
     audit_view,
     cohort_view,
@@ -108,6 +110,7 @@ __all__ = [
     "StepRequest",
     "StepResult",
     "TriggerView",
+    "TriggersView",
     "Workflow",
 ]
 
@@ -598,6 +601,10 @@ class Workflow:
 
     def triggers(self, ref: str | int) -> list[TriggerView]:
         """Every trigger: possible now, or the rules and obligations that stand in the way."""
+        return self.trigger_overview(ref).triggers
+
+    def trigger_overview(self, ref: str | int) -> TriggersView:
+        """:meth:`triggers` with whose they are, and whether their path has ended."""
         with self.db.reading() as conn:
             row = find_participant(conn, ref)
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
@@ -613,7 +620,7 @@ class Workflow:
                     blocking_obligations(trigger, situation) if reasons else [],
                 )
             )
-        return views
+        return TriggersView(row.id, row.name, row.state, path_ended(row.state), views)
 
     def history(self, ref: str | int) -> list[AuditView]:
         with self.db.reading() as conn:

@@ -158,6 +158,17 @@ class AuditView:
     note: str | None
     data: dict[str, Any]
 
+    @property
+    def summary(self) -> str:
+        """The note, or for a notification the rule and whom it went to
+        (``day_reminder #1 to participant, manager``)."""
+        rule, recipients = self.data.get("rule"), self.data.get("recipients")
+        if self.note or not isinstance(rule, str) or not isinstance(recipients, list):
+            return self.note or ""
+        occurrence = self.data.get("occurrence")
+        number = f" #{occurrence}" if isinstance(occurrence, int) and occurrence else ""
+        return f"{rule}{number} to {', '.join(map(str, recipients))}"
+
     def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
@@ -177,6 +188,18 @@ class TriggerView:
     possible: bool
     reasons: list[str]
     obligations: list[str]
+
+
+@dataclass(frozen=True)
+class TriggersView:
+    """Every trigger for one participant; ``ended`` says why none can be, when their path
+    has ended (and then is the one thing worth saying)."""
+
+    participant_id: int
+    name: str
+    state: str
+    ended: str | None
+    triggers: list[TriggerView]
 
 
 @dataclass(frozen=True)
