@@ -3,8 +3,12 @@ commands they try."""
 
 from __future__ import annotations
 
+from pathlib import Path
+
+from click.testing import CliRunner
 from conftest import Cli, enrol, make_cohort
 
+from cli.main import cli
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
 
@@ -51,3 +55,31 @@ def test_history_shows_the_rule_and_recipients_of_a_notification(
     ]
     csv_rows = lps("history", str(pid), "--format", "csv").output.splitlines()
     assert csv_rows[-1].endswith(",notify,jti_invited,jti_invited,day_reminder #1 to participant")
+
+
+def test_the_demo_names_every_person_by_name(tmp_path: Path) -> None:
+    env = {
+        "LPS_NOW": "2027-01-04T12:00",
+        "LPS_MAIL_DIR": str(tmp_path / "outbox"),
+        "LPS_SMTP_URL": None,
+        "LPS_MAIL_FROM": None,
+        "LPS_DATABASE_URL": None,
+    }
+    db = f"sqlite:///{tmp_path / 'lps.db'}"
+    result = CliRunner().invoke(cli, ["--db", db, "demo"], env=env)
+    assert result.exit_code == 0, (result.output, result.exception)
+    lines = result.stdout.splitlines()
+    slugs = ("soren.aero", "mai.nguyen", "lukasz.sukru", "anne.hojgaard", "ole.aberg", "fatima")
+    assert [x for x in lines if "@" in x or any(slug in x for slug in slugs)] == []
+    assert "2026-09-23: Mai Nguyễn: attendance waived (Dagen indhentet ved individuel samtale)" in (
+        lines
+    )
+    assert [x for x in lines if ": scheduler: " in x] == [
+        "2026-08-24: scheduler: jti_invitation for Søren Ærø",
+        "2026-08-24: scheduler: jti_invitation for Mai Nguyễn",
+        "2026-08-24: scheduler: jti_invitation for Łukasz Şükrü",
+        "2026-08-24: scheduler: jti_invitation for Anne Højgaard",
+        "2026-08-24: scheduler: jti_invitation for Fatima Østergaard",
+        "2027-01-01: scheduler: auto_complete for Mai Nguyễn",
+        "2027-01-01: scheduler: auto_complete for Anne Højgaard",
+    ]
