@@ -192,3 +192,20 @@ def test_every_message_says_it_was_sent_automatically() -> None:
         assert parsed["X-Auto-Response-Suppress"] == "All"
         assert parsed["Precedence"] == "bulk"
         assert "X-Unsent" not in parsed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=local_parts,
+    domain=st.from_regex(
+        r"[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?(\.[A-Za-z]{2,6}){1,2}", fullmatch=True
+    ),
+    name=names,
+)
+def test_any_senders_message_id_is_in_its_domain(local: str, domain: str, name: str) -> None:
+    quoted = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
+    mail = OutgoingMail(**{**MAIL.__dict__, "sender": f"{quoted} <{local}@{domain}>"})
+    parsed = parse(compose(mail, date=SENT_AT).data)
+    assert parsed["Message-ID"] == message_id_for(MAIL.key, domain.lower())
+    assert parsed["From"].addresses[0].domain == domain
+    assert parsed["Auto-Submitted"] == "auto-generated"
