@@ -73,9 +73,10 @@ def message_id_for(key: str, domain: str = DEFAULT_DOMAIN) -> str:
 _AUTOMATIC = (
     # RFC 3834, which conforming responders (Sieve vacation, Gmail, Exchange Online) obey.
     b"Auto-Submitted: auto-generated",
-    # Exchange and Outlook ignore RFC 3834 for out-of-office replies; "All" suppresses
-    # them, and read receipts and delivery reports other than failures.
-    b"X-Auto-Response-Suppress: All",
+    # Exchange and Outlook ignore RFC 3834 for out-of-office replies and read this instead.
+    # Not "All": that also suppresses non-delivery reports, which are how a dead address
+    # comes to the office's notice.
+    b"X-Auto-Response-Suppress: OOF, AutoReply",
     # Older responders (vacation(1), many list-aware ones) read only this.
     b"Precedence: bulk",
 )

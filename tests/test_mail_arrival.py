@@ -43,7 +43,7 @@ def test_a_delivered_message_is_automatic_and_its_message_id_is_the_senders_doma
         assert message["Message-ID"] == message_id_for(str(message["X-LPS-Key"]), "odense.dk")
         assert re.fullmatch(r"<[0-9a-f]{32}@odense\.dk>", str(message["Message-ID"]))
         assert message["Auto-Submitted"] == "auto-generated"
-        assert message["X-Auto-Response-Suppress"] == "All"
+        assert message["X-Auto-Response-Suppress"] == "OOF, AutoReply"
         assert message["Precedence"] == "bulk"
 
 
@@ -194,7 +194,7 @@ def test_an_eml_file_opens_in_a_mail_program_and_outbox_show_prints_it_as_sent(
         "Date: Mon, 04 Jan 2027 09:01:00 +0000\n"
         f"Message-ID: {message['Message-ID']}\n"
         "Auto-Submitted: auto-generated\n"
-        "X-Auto-Response-Suppress: All\n"
+        "X-Auto-Response-Suppress: OOF, AutoReply\n"
         "Precedence: bulk\n"
         "X-LPS-Rule: welcome\n"
         f"X-LPS-Key: {message['X-LPS-Key']}\n"

@@ -189,7 +189,7 @@ def test_every_message_says_it_was_sent_automatically() -> None:
     )
     for parsed in (plain, parse(compose(with_file, date=SENT_AT).data)):
         assert parsed["Auto-Submitted"] == "auto-generated"
-        assert parsed["X-Auto-Response-Suppress"] == "All"
+        assert parsed["X-Auto-Response-Suppress"] == "OOF, AutoReply"
         assert parsed["Precedence"] == "bulk"
         assert "X-Unsent" not in parsed
 
