@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime
 from email import policy
 from email.message import EmailMessage
 from email.parser import BytesParser
@@ -49,7 +49,8 @@ def message_view(runtime: Runtime, message_id: int) -> MessageView:
         )
     if row is None:
         raise NotFound(f"no outbox message with id {message_id}; see `lps outbox list`")
-    moment: datetime = row.sent_at if row.sent_at is not None else runtime.now()
+    # Sent in UTC, as the clock gives it, whatever zone the database answers in.
+    moment: datetime = row.sent_at.astimezone(UTC) if row.sent_at else runtime.now()
     data = compose(outgoing_mail(row), date=moment).data
     parsed = BytesParser(policy=policy.default).parsebytes(data)
     assert isinstance(parsed, EmailMessage)
