@@ -41,14 +41,14 @@ def history(app: App, participant: str, fmt: str) -> None:
                     e.event,
                     e.from_state or "",
                     e.to_state,
-                    safe_cell(e.note or ""),
+                    safe_cell(e.summary),
                 ]
             )
         return
     table(
         ["#", "at (Copenhagen)", "actor", "event", "from", "to", "note"],
         [
-            (e.seq, local(e.at), e.actor, e.event, e.from_state or "-", e.to_state, e.note or "")
+            (e.seq, local(e.at), e.actor, e.event, e.from_state or "-", e.to_state, e.summary)
             for e in entries
         ],
     )

@@ -10,7 +10,7 @@ from cli.output import echo_json, local, table
 
 @click.group()
 def outbox() -> None:
-    """List and retry outgoing messages."""
+    """List, show and retry outgoing messages."""
 
 
 @outbox.command("list")
@@ -39,6 +39,32 @@ def list_(app: App, status: str | None, limit: int, as_json: bool) -> None:
             for v in views
         ],
     )
+
+
+@outbox.command("show")
+@click.argument("message_id", type=int)
+@click.option("--raw", is_flag=True, help="The RFC 5322 bytes, as in an .eml file.")
+@click.pass_obj
+def show(app: App, message_id: int, raw: bool) -> None:
+    """Message MESSAGE_ID as it was sent: its headers and text (or, if not sent yet, as it
+    would be sent now)."""
+    view = app.workflow().message(message_id)
+    if raw:
+        click.echo(view.data, nl=False)
+        return
+    if view.sent_at is not None:
+        click.echo(f"Message {view.id}: sent {local(view.sent_at)}")
+    elif view.status == "pending":
+        click.echo(f"Message {view.id}: pending, not sent yet; shown as it would be sent now")
+    else:
+        click.echo(f"Message {view.id}: {view.status}, not sent: {view.last_error or '-'}")
+    click.echo()
+    for name, value in view.headers:
+        click.echo(f"{name}: {value}")
+    for filename, content_type in view.attachments:
+        click.echo(f"Attachment: {filename} ({content_type})")
+    click.echo()
+    click.echo(view.text, nl=False)
 
 
 @outbox.command("retry")

@@ -88,6 +88,11 @@ def list_(app: App, cohort: str | None, state: str | None, overdue: bool, as_jso
         echo_json_array(v.as_json() for v in streamed)
         return
     views = workflow.participants(cohort=cohort, state=state, overdue=overdue)
+    if overdue and not views:
+        where = f" in cohort {cohort}" if cohort else ""
+        where += f" in state {state}" if state else ""
+        click.echo(f"Nobody is late: no participant{where} has an overdue obligation.")
+        return
     if overdue:
         table(
             ["id", "name", "email", "cohort", "state", "overdue (due)"],

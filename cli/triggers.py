@@ -14,7 +14,8 @@ from cli.output import echo_json
 @click.pass_obj
 def triggers(app: App, participant: str, as_json: bool) -> None:
     """Every trigger for PARTICIPANT: possible now, or the rules and obligations in the way."""
-    views = app.workflow().triggers(participant)
+    overview = app.workflow().trigger_overview(participant)
+    views = overview.triggers
     if as_json:
         echo_json(
             [
@@ -26,6 +27,12 @@ def triggers(app: App, participant: str, as_json: bool) -> None:
                 }
                 for v in views
             ]
+        )
+        return
+    if overview.ended is not None:
+        click.echo(
+            f"No trigger is possible for {overview.name} (#{overview.participant_id}): "
+            f"{overview.ended}."
         )
         return
     for view in views:

@@ -34,7 +34,7 @@ from urllib.parse import parse_qsl, quote, unquote, urlsplit
 from notifications.errors import DeliveryError, FailureKind
 from notifications.files import write_file
 from notifications.mail import Attachment, OutgoingMail
-from notifications.wire import DEFAULT_DOMAIN, Composed, compose, key_digest, message_id_for
+from notifications.wire import Composed, compose, key_digest, message_id_for
 
 __all__ = [
     "Attachment",
@@ -85,14 +85,15 @@ class Channel(Protocol):
         ...
 
 
-def build_message(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime) -> Message:
+def build_message(mail: OutgoingMail, *, domain: str | None = None, date: datetime) -> Message:
     """Build the MIME message for ``mail``, as an :class:`email.message.Message`.
 
     The result is ``multipart/alternative`` (plain text and HTML, UTF-8), wrapped
     in ``multipart/mixed`` when there are attachments.  ``Message-ID`` comes from
-    :func:`message_id_for`; ``X-LPS-Rule`` and ``X-LPS-Key`` carry the rule name
-    and the key.  ``date`` must be timezone-aware.  The same arguments always
-    give the same bytes: those of :func:`compose`, which channels are given.
+    :func:`message_id_for`, in ``domain`` or else the sender's; ``X-LPS-Rule`` and
+    ``X-LPS-Key`` carry the rule name and the key.  ``date`` must be timezone-aware.
+    The same arguments always give the same bytes: those of :func:`compose`, which
+    channels are given.
 
     Raises ``ValueError`` for a naive date, a sender or recipient that is not
     exactly one address, or a malformed attachment content type.

@@ -79,13 +79,35 @@ def message_id_for(key: str, domain: str = DEFAULT_DOMAIN) -> str:
     return _message_id(key_digest(key), domain)
 
 
-def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime) -> Composed:
+# Every message lps sends is automatic, and says so in three dialects, so that no
+# out-of-office reply or vacation notice answers it (and starts a loop with the office):
+_AUTOMATIC = (
+    # RFC 3834, which conforming responders (Sieve vacation, Gmail, Exchange Online) obey.
+    b"Auto-Submitted: auto-generated",
+    # Exchange and Outlook ignore RFC 3834 for out-of-office replies and read this instead.
+    # Not "All": that also suppresses non-delivery reports, which are how a dead address
+    # comes to the office's notice.
+    b"X-Auto-Response-Suppress: OOF, AutoReply",
+    # Older responders (vacation(1), many list-aware ones) read only this.
+    b"Precedence: bulk",
+)
+
+
+def sender_domain(address: str) -> str:
+    """The domain of a bare address, in lower case: where its Message-IDs belong."""
+    return address.rpartition("@")[2].lower() or DEFAULT_DOMAIN
+
+
+def compose(mail: OutgoingMail, *, domain: str | None = None, date: datetime) -> Composed:
     """The wire form of ``mail``, sent at ``date`` (timezone-aware).
 
     The same arguments always give the same bytes: boundaries and ``Message-ID`` come from
-    the key. Raises :class:`WireFormatError` (a ``ValueError``) for a naive date, a sender or
-    recipient that is not exactly one address, a header that is not one line, or a malformed
-    attachment type.
+    the key, the Message-ID's domain from ``domain`` or else the sender's address, so
+    that a resend has the same Message-ID and it belongs to the sender's own domain.
+    Every message carries ``Auto-Submitted: auto-generated`` and its kin (see
+    ``_AUTOMATIC``). Raises :class:`WireFormatError` (a ``ValueError``) for a naive date,
+    a sender or recipient that is not exactly one address, a header that is not one line,
+    or a malformed attachment type.
     """
     if date.tzinfo is None or date.utcoffset() is None:
         raise WireFormatError(f"date must be timezone-aware, got {date.isoformat()}")
@@ -93,7 +115,7 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
     recipient_header, recipient = _address_header("recipient", mail.recipient)
     subject = _unstructured("subject", "Subject", mail.subject)
     digest = key_digest(mail.key)
-    message_id = _message_id(digest, domain)
+    message_id = _message_id(digest, domain or sender_domain(sender))
     boundary = f"=_lps_{digest[:24]}_"
     alternative = _multipart(
         "alternative",
@@ -115,6 +137,7 @@ def compose(mail: OutgoingMail, *, domain: str = DEFAULT_DOMAIN, date: datetime)
         b"Subject: " + subject,
         b"Date: " + _date_header(date),
         b"Message-ID: " + message_id.encode("ascii"),
+        *_AUTOMATIC,
         b"X-LPS-Rule: " + _unstructured("rule", "X-LPS-Rule", mail.rule),
         b"X-LPS-Key: " + _unstructured("key", "X-LPS-Key", mail.key),
     ]

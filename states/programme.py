@@ -807,13 +807,20 @@ _TRANSITION_INDEX: dict[tuple[str, str], Transition] = {
 }
 
 
+def path_ended(state: str) -> str | None:
+    """``the participant is withdrawn (withdrawn); the path has ended`` for a final state,
+    ``None`` for a state the path goes on from."""
+    if state not in FINAL_STATES:
+        return None
+    label = STATE_BY_NAME[state].label_en.lower()
+    return f"the participant is {label} ({state}); the path has ended"
+
+
 def not_possible_reason(trigger: str, state: str) -> str:
     """Why ``trigger`` cannot happen from ``state``: the state and what must happen first."""
-    label = STATE_BY_NAME[state].label_en.lower()
-    if state in FINAL_STATES:
-        return (
-            f"{trigger} is not possible: the participant is {label} ({state}); the path has ended"
-        )
+    ended = path_ended(state)
+    if ended is not None:
+        return f"{trigger} is not possible: {ended}"
     sources = sorted(
         {s for t in TRANSITIONS if t.trigger == trigger for s in t.sources},
         key=PATH_ORDER.__getitem__,

@@ -89,6 +89,8 @@ class _Handler:
         code = self.sink.refusal_code
         if code is None or self.sink.refusal_stage != stage:
             return None
+        if self.sink.refusal_reason is not None:
+            return f"{code} {self.sink.refusal_reason}"
         kind = "4.3.0 Temporarily refused" if 400 <= code < 500 else "5.7.1 Refused"
         return f"{code} {kind} by the test server"
 
@@ -211,6 +213,7 @@ class SmtpSink:
         self.received: list[Received] = []
         self.refusal_code: int | None = None
         self.refusal_stage: Stage = "DATA"
+        self.refusal_reason: str | None = None
         self._controller: _TrackingController | None = None
 
     @property
@@ -228,10 +231,14 @@ class SmtpSink:
         query = "?starttls=1" if self.starttls_context else ""
         return f"{scheme}://{auth}{self.host}:{self.port}{query}"
 
-    def refuse_with(self, code: int | None, *, stage: Stage = "DATA") -> None:
-        """Answer ``code`` (e.g. 451 or 550) at ``stage`` until called with ``None``."""
+    def refuse_with(
+        self, code: int | None, *, stage: Stage = "DATA", reason: str | None = None
+    ) -> None:
+        """Answer ``code`` (e.g. 451 or 550) at ``stage`` until called with ``None``, with
+        ``reason`` as the text after the code if given."""
         self.refusal_code = code
         self.refusal_stage = stage
+        self.refusal_reason = reason
 
     def _authenticate(
         self, server: SMTP, session: Session, envelope: Envelope, mechanism: str, data: Any

@@ -242,3 +242,35 @@ def test_long_names_are_made_smaller_to_fit_one_line_and_wrap_only_beyond() -> N
     lines = pdf_text(content).splitlines()
     assert endless not in lines
     assert endless in " ".join(" ".join(lines).split())
+
+
+def test_the_longest_dates_stay_clear_of_the_themes() -> None:
+    # The longest Danish dates: the longest weekday name with the longest month's.
+    days = [
+        date(2026, 9, 14),
+        date(2026, 9, 30),
+        date(2026, 9, 24),
+        date(2026, 9, 28),
+        date(2027, 9, 29),
+    ]
+    content = render_certificate(
+        name="Søren Ærø",
+        municipality="Odense",
+        cohort_name=COHORT_NAME,
+        cohort_code="H26",
+        days=days,
+        issued_on=date(2027, 10, 1),
+        code="LPS-1-0000ABCD",
+    )
+    lines = pdf_text(content).splitlines()
+    assert lines[8:13] == [
+        "Dag 1 mandag den 14. september 2026 Ledelse i en kommunal kontekst",
+        "Dag 2 onsdag den 30. september 2026 Dig som leder",
+        "Dag 3 torsdag den 24. september 2026 Ledelse i spil",
+        "Dag 4 mandag den 28. september 2026 Min vej mod ledelse",
+        "Dag 5 onsdag den 29. september 2027 Min vej mod ledelse, fortsat",
+    ]
+    # Laid out as on the page: a clear gap between the date column and the theme's.
+    laid_out = PdfReader(io.BytesIO(content)).pages[0].extract_text(extraction_mode="layout")
+    for day in ("torsdag den 24. september 2026", "mandag den 14. september 2026"):
+        assert re.search(re.escape(day) + r"  +\S", laid_out), laid_out

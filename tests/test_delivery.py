@@ -119,9 +119,9 @@ def test_build_message_headers_and_alternative_parts() -> None:
     assert make_message().as_bytes() == message.as_bytes()
 
 
-def test_build_message_uses_lps_invalid_by_default() -> None:
+def test_build_message_uses_the_senders_domain_by_default() -> None:
     message = build_message(make_mail(), date=SENT_AT)
-    assert message["Message-ID"].endswith("@lps.invalid>")
+    assert message["Message-ID"] == message_id_for("42:welcome:manager:0", "kommune.dk")
 
 
 def test_build_message_rejects_naive_date() -> None:

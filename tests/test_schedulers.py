@@ -241,7 +241,7 @@ def test_three_schedulers_and_a_killed_one_deliver_everything_once(
     assert all(status == "sent" and attempts == 1 for _, status, attempts in rows), [
         row for row in rows if row[1:] != ("sent", 1)
     ]
-    expected = {message_id_for(key) for key, _, _ in rows}
+    expected = {message_id_for(key, "kommune.dk") for key, _, _ in rows}
     got = received_ids(sink)
     assert set(got) == expected, "a message is missing at the SMTP server, or one is unknown"
     duplicates = {mid: n - 1 for mid, n in got.items() if n > 1}
@@ -276,6 +276,6 @@ def test_two_schedulers_on_sqlite_send_nothing_twice(
     assert len(rows) > 4 * 30
     assert all(status == "sent" and attempts == 1 for _, status, attempts in rows)
     got = received_ids(sink)
-    assert set(got) == {message_id_for(key) for key, _, _ in rows}
+    assert set(got) == {message_id_for(key, "kommune.dk") for key, _, _ in rows}
     assert max(got.values()) == 1, {mid: n for mid, n in got.items() if n > 1}
     database.dispose()

@@ -351,7 +351,7 @@ def test_a_cohort_walked_through_150_days_gets_exactly_the_right_mail(
     ids = Counter(m.message_id for m in mails)
     assert [i for i, n in ids.items() if n > 1] == []
     for mail in mails:
-        assert mail.message_id == message_id_for(mail.key)
+        assert mail.message_id == message_id_for(mail.key, "kommune.dk")
         if mail.rule == "admin_digest":
             assert mail.key == f"digest:{ADMIN}:{mail.occurrence}"
         else:
@@ -1015,7 +1015,7 @@ def test_remind_writes_eml_files_with_rule_and_message_id(
     keys = {r.key for r in outbox_rows(wf)}
     for message, path in zip(parsed, files, strict=True):
         assert message["X-LPS-Key"] in keys
-        assert message["Message-ID"] == message_id_for(str(message["X-LPS-Key"]))
+        assert message["Message-ID"] == message_id_for(str(message["X-LPS-Key"]), "kommune.dk")
         assert path.name.startswith(str(message["X-LPS-Rule"]) + "-")
     assert {r.status for r in outbox_rows(wf)} == {"sent"}
     # Again at the same moment: nothing new.

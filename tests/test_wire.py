@@ -61,7 +61,7 @@ def test_the_same_mail_gives_the_same_bytes_and_build_message_parses_them() -> N
     first = compose(MAIL, date=SENT_AT).data
     assert compose(MAIL, date=SENT_AT).data == first
     built = build_message(MAIL, date=SENT_AT)
-    assert built["Message-ID"] == message_id_for(MAIL.key)
+    assert built["Message-ID"] == message_id_for(MAIL.key, "kommune.dk")
     plain, html = built.get_payload()
     assert plain.get_payload(decode=True).decode() == MAIL.text
     assert html.get_payload(decode=True).decode() == MAIL.html
@@ -169,3 +169,43 @@ def test_any_mail_survives_the_wire(
     assert plain is not None and rich is not None
     assert normalised(plain.get_content()) == normalised(text)
     assert normalised(rich.get_content()) == normalised(html)
+
+
+def test_the_message_id_is_in_the_senders_domain_and_follows_the_key() -> None:
+    composed = compose(MAIL, date=SENT_AT)
+    parsed = parse(composed.data)
+    assert parsed["Message-ID"] == composed.message_id == message_id_for(MAIL.key, "kommune.dk")
+    assert re.fullmatch(r"<[0-9a-f]{32}@kommune\.dk>", composed.message_id)
+    # A resend, a day later, is recognisably the same message.
+    assert compose(MAIL, date=SENT_AT + timedelta(days=1)).message_id == composed.message_id
+    other = OutgoingMail(**{**MAIL.__dict__, "sender": "Kursus <KURSUS@Aarhus.DK>"})
+    assert compose(other, date=SENT_AT).message_id.endswith("@aarhus.dk>")
+
+
+def test_every_message_says_it_was_sent_automatically() -> None:
+    plain = parse(compose(MAIL, date=SENT_AT).data)
+    with_file = OutgoingMail(
+        **{**MAIL.__dict__, "attachments": (Attachment("a.pdf", "application/pdf", b"%PDF"),)}
+    )
+    for parsed in (plain, parse(compose(with_file, date=SENT_AT).data)):
+        assert parsed["Auto-Submitted"] == "auto-generated"
+        assert parsed["X-Auto-Response-Suppress"] == "OOF, AutoReply"
+        assert parsed["Precedence"] == "bulk"
+        assert "X-Unsent" not in parsed
+
+
+@settings(max_examples=200, deadline=None)
+@given(
+    local=local_parts,
+    domain=st.from_regex(
+        r"[A-Za-z0-9]([A-Za-z0-9-]{0,20}[A-Za-z0-9])?(\.[A-Za-z]{2,6}){1,2}", fullmatch=True
+    ),
+    name=names,
+)
+def test_any_senders_message_id_is_in_its_domain(local: str, domain: str, name: str) -> None:
+    quoted = '"{}"'.format(name.replace("\\", "\\\\").replace('"', '\\"'))
+    mail = OutgoingMail(**{**MAIL.__dict__, "sender": f"{quoted} <{local}@{domain}>"})
+    parsed = parse(compose(mail, date=SENT_AT).data)
+    assert parsed["Message-ID"] == message_id_for(MAIL.key, domain.lower())
+    assert parsed["From"].addresses[0].domain == domain
+    assert parsed["Auto-Submitted"] == "auto-generated"

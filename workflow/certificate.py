@@ -215,15 +215,20 @@ def render_certificate(
     pdf.set_draw_color(*_ACCENT)
     pdf.line(_MARGIN, pdf.get_y(), _MARGIN + width, pdf.get_y())
     pdf.ln(2)
-    for number, (day, (theme, _)) in enumerate(zip(days, DAY_THEMES, strict=True), start=1):
+    dates = [format_date(day, "da") for day in days]
+    pdf.set_font("DejaVu", "", 10.5)
+    # As wide as the longest date and a gap ("mandag den 14. september 2026" is 62 mm),
+    # so that no date runs into its theme.
+    date_width = max(62.0, max(pdf.get_string_width(text) for text in dates) + 6)
+    for number, (shown, (theme, _)) in enumerate(zip(dates, DAY_THEMES, strict=True), start=1):
         pdf.set_font("DejaVu", "B", 10.5)
         pdf.set_text_color(*_INK)
         pdf.cell(16, 9, f"Dag {number}")
         pdf.set_font("DejaVu", "", 10.5)
         pdf.set_text_color(*_MUTED)
-        pdf.cell(62, 9, format_date(day, "da"))
+        pdf.cell(date_width, 9, shown)
         pdf.set_text_color(*_INK)
-        pdf.cell(width - 78, 9, theme, new_x="LMARGIN", new_y="NEXT")
+        pdf.cell(width - 16 - date_width, 9, theme, new_x="LMARGIN", new_y="NEXT")
     pdf.ln(12)
 
     _line(pdf, f"Udstedt {format_date(issued_on, 'da')}", 12, height=8, align="L")

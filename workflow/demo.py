@@ -149,6 +149,12 @@ def run_demo(
         )
         ids[person.email] = result.participant.id
     narrate(f"{start.isoformat()}: enrolled {len(PEOPLE)} participants")
+    # Everyone is named by name, and by address too only where two share a name.
+    shared = {p.name for p in PEOPLE if sum(q.name == p.name for q in PEOPLE) > 1}
+    shown = {
+        ids[p.email]: f"{p.name} <{p.email}@{domain}>" if p.name in shared else p.name
+        for p in PEOPLE
+    }
 
     def step(who: str, trigger: str, **kw: object) -> None:
         result = wf.advance(ids[who], StepRequest(trigger, **kw))  # type: ignore[arg-type]
@@ -161,12 +167,15 @@ def run_demo(
             )
             narrate(
                 f"{clock.now().astimezone(LOCAL_TZ).date().isoformat()}: "
-                f"{result.participant.name}: {entry.event}{auto} {where}"
+                f"{shown[ids[who]]}: {entry.event}{auto} {where}"
             )
 
     def waive(who: str, obligation: str, reason: str) -> None:
         wf.waive(ids[who], obligation, reason)
-        narrate(f"{clock.now().date().isoformat()}: {who}: {obligation} waived ({reason})")
+        narrate(
+            f"{clock.now().astimezone(LOCAL_TZ).date().isoformat()}: "
+            f"{shown[ids[who]]}: {obligation} waived ({reason})"
+        )
 
     d = days
     # What happens on which day, at 11:00 local time (after the 09:00 sweep).
@@ -257,7 +266,8 @@ def run_demo(
             sent += report.delivered
             for decision in report.decisions:
                 if decision.outcome == "fired":
-                    narrate(f"{day.isoformat()}: scheduler: {decision.rule} for {decision.email}")
+                    who = shown.get(decision.participant_id, decision.email)
+                    narrate(f"{day.isoformat()}: scheduler: {decision.rule} for {who}")
         clock.set(_at(day, 11))
         for action in plan.get(day, []):
             if _at(day, 11) <= end:

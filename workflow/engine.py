@@ -27,6 +27,7 @@ from states.programme import (
     apply_waiver,
     blocking_obligations,
     normalise_trigger,
+    path_ended,
     refusals,
     same_municipality,
     waiver_refusal,
@@ -77,9 +78,11 @@ from workflow.views import (
     BulkResult,
     CohortChange,
     CohortView,
+    MessageView,
     OutboxView,
     ParticipantView,
     StepResult,
+    TriggersView,
     TriggerView,
     audit_view,
     cohort_view,
@@ -107,6 +110,7 @@ __all__ = [
     "StepRequest",
     "StepResult",
     "TriggerView",
+    "TriggersView",
     "Workflow",
 ]
 
@@ -647,6 +651,10 @@ class Workflow:
 
     def triggers(self, ref: str | int) -> list[TriggerView]:
         """Every trigger: possible now, or the rules and obligations that stand in the way."""
+        return self.trigger_overview(ref).triggers
+
+    def trigger_overview(self, ref: str | int) -> TriggersView:
+        """:meth:`triggers` with whose they are, and whether their path has ended."""
         with self.db.reading() as conn:
             row = find_participant(conn, ref)
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
@@ -662,7 +670,7 @@ class Workflow:
                     blocking_obligations(trigger, situation) if reasons else [],
                 )
             )
-        return views
+        return TriggersView(row.id, row.name, row.state, path_ended(row.state), views)
 
     def history(self, ref: str | int) -> list[AuditView]:
         with self.db.reading() as conn:
@@ -778,6 +786,13 @@ class Workflow:
                 query = query.where(OUTBOX.c.status == status)
             rows = conn.execute(query.limit(limit)).all()
         return [OutboxView(**row._mapping) for row in rows]
+
+    def message(self, message_id: int) -> MessageView:
+        """Outbox message ``message_id`` as it was sent (or would be sent now): see
+        :func:`workflow.outgoing.message_view`."""
+        from workflow.outgoing import message_view
+
+        return message_view(self.runtime, message_id)
 
     def retry_message(self, message_id: int) -> OutboxView:
         """Put a failed or dropped message back in the queue, to be sent on the next sweep."""

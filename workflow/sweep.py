@@ -479,7 +479,8 @@ def deliver(
     ``report.delivery_stopped`` (and the log), after :data:`CONNECTION_FAILURES` sends in
     a row that could not reach the server, or at once when the server refuses the
     channel's settings (a rejected login): then nothing is counted against the messages."""
-    from notifications.delivery import DeliveryError, OutgoingMail, compose
+    from notifications.delivery import DeliveryError, compose
+    from workflow.outgoing import outgoing_mail
 
     report = report or SweepReport()
     lease_clock = lease_clock or lease_clock_for(runtime.clock)
@@ -510,18 +511,8 @@ def deliver(
                         row.recipient,
                     )
                     continue
-            mail = OutgoingMail(
-                key=row.key,
-                rule=row.rule,
-                sender=row.sender,
-                recipient=row.recipient,
-                subject=row.subject,
-                text=row.body_text,
-                html=row.body_html,
-                attachments=_attachments(row),
-            )
             try:
-                channel.send(compose(mail, date=now))
+                channel.send(compose(outgoing_mail(row), date=now))
             except (DeliveryError, ValueError) as error:
                 kind = error.kind if isinstance(error, DeliveryError) else "message"
                 if kind == "configuration":
@@ -673,7 +664,8 @@ def _record_failure(
                 last_error=text,
                 claimed_until=None,
                 claim_token=None,
-                next_attempt_at=now + messages.retry_delay(attempts),
+                # A failed row is never tried again by itself: its time is when it failed.
+                next_attempt_at=now if final else now + messages.retry_delay(attempts),
             )
         ).rowcount
     log.warning("sending %s to %s failed: %s", row.rule, row.recipient, error)
@@ -744,11 +736,3 @@ def _claim(
         )
         rows = [row for row in rows if row.id in held]
     return rows
-
-
-def _attachments(row: Any) -> tuple[Any, ...]:
-    if row.attachment is None:
-        return ()
-    from notifications.delivery import Attachment
-
-    return (Attachment(row.attachment_name, row.attachment_type, bytes(row.attachment)),)

@@ -167,6 +167,17 @@ class AuditView:
     note: str | None
     data: dict[str, Any]
 
+    @property
+    def summary(self) -> str:
+        """The note, or for a notification the rule and whom it went to
+        (``day_reminder #1 to participant, manager``)."""
+        rule, recipients = self.data.get("rule"), self.data.get("recipients")
+        if self.note or not isinstance(rule, str) or not isinstance(recipients, list):
+            return self.note or ""
+        occurrence = self.data.get("occurrence")
+        number = f" #{occurrence}" if isinstance(occurrence, int) and occurrence else ""
+        return f"{rule}{number} to {', '.join(map(str, recipients))}"
+
     def as_json(self) -> dict[str, Any]:
         return {
             "seq": self.seq,
@@ -186,6 +197,18 @@ class TriggerView:
     possible: bool
     reasons: list[str]
     obligations: list[str]
+
+
+@dataclass(frozen=True)
+class TriggersView:
+    """Every trigger for one participant; ``ended`` says why none can be, when their path
+    has ended (and then is the one thing worth saying)."""
+
+    participant_id: int
+    name: str
+    state: str
+    ended: str | None
+    triggers: list[TriggerView]
 
 
 @dataclass(frozen=True)
@@ -222,6 +245,22 @@ class OutboxView:
         return {
             k: (v.isoformat() if isinstance(v, datetime) else v) for k, v in self.__dict__.items()
         }
+
+
+@dataclass(frozen=True)
+class MessageView:
+    """One outbox message in its wire form: ``data`` is the RFC 5322 bytes (LF line ends,
+    as in an ``.eml`` file); ``headers`` its header fields decoded, without the MIME ones;
+    ``text`` the plain-text part; ``attachments`` (file name, content type) pairs."""
+
+    id: int
+    status: str
+    sent_at: datetime | None
+    last_error: str | None
+    headers: tuple[tuple[str, str], ...]
+    text: str
+    attachments: tuple[tuple[str, str], ...]
+    data: bytes
 
 
 OUTBOX_STATUSES = ("pending", "sent", "failed", "dropped")
