@@ -17,31 +17,54 @@ import click
 
 from cli.app import App, LpsClickError
 
-# name -> (module, attribute, one-line help). The help lives here so that listing the
-# commands does not import them.
+# name -> (module, attribute, one-line help). The help is the first paragraph of the
+# command's docstring, copied here so that listing the commands does not import them
+# (tests/test_cli_shape.py keeps the two the same).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("cli.init", "init", "Create or upgrade the database schema (safe to run again)."),
-    "demo": ("cli.demo", "demo", "Walk a demo cohort through the whole programme."),
+    "init": (
+        "cli.init",
+        "init",
+        "Create the database (and the folders of a SQLite file's path), or upgrade its "
+        "schema; safe to run again.",
+    ),
+    "demo": (
+        "cli.demo",
+        "demo",
+        "Create a demo cohort and walk it through the programme, ending today.",
+    ),
     "cohort": ("cli.cohort", "cohort", "Create, list, show, update and reschedule cohorts."),
     "participant": (
         "cli.participant",
         "participant",
-        "Enrol, list, show, import, export, erase.",
+        "Enrol, list, show, import, export and erase participants.",
     ),
     "host": ("cli.host", "host", "Register the host of a participant's career visit."),
-    "advance": ("cli.advance", "advance", "Fire a trigger for a participant or a whole cohort."),
-    "waive": ("cli.waive", "waive", "Waive an obligation, with a reason."),
+    "advance": (
+        "cli.advance",
+        "advance",
+        "Fire TRIGGER for PARTICIPANT (id or email), or for a whole cohort with --cohort.",
+    ),
+    "waive": (
+        "cli.waive",
+        "waive",
+        "Waive OBLIGATION for PARTICIPANT: manager_conversation, jti, career_visit, "
+        "attendance or speech.",
+    ),
     "triggers": (
         "cli.triggers",
         "triggers",
-        "Which triggers are possible now, and why not.",
+        "Every trigger for PARTICIPANT: possible now, or the rules and obligations in the way.",
     ),
-    "history": ("cli.history", "history", "A participant's audit trail."),
-    "diagram": ("cli.diagram", "diagram", "Draw the programme as a state diagram."),
+    "history": ("cli.history", "history", "PARTICIPANT's audit trail, oldest first."),
+    "diagram": (
+        "cli.diagram",
+        "diagram",
+        "Print the programme's state machine as Mermaid, Graphviz DOT or an SVG picture.",
+    ),
     "remind": (
         "cli.remind",
         "remind",
-        "Run the reminder sweep once (for cron).",
+        "Run the deadline sweep once: timed triggers, reminders, digest, then delivery.",
     ),
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
     "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
@@ -50,22 +73,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calendar": (
         "cli.calendar",
         "calendar",
-        "Calendar (.ics) of teaching days and deadlines.",
+        "Cohort CODE's teaching days as an iCalendar (.ics) file.",
     ),
     "report": (
         "cli.report",
         "report",
-        "A cohort at a glance, as HTML or CSV.",
+        "Cohort CODE: every participant against the path, a summary per state, the diagram.",
     ),
     "certificate": (
         "cli.certificate",
         "certificate",
-        "Write or verify a certificate (kursusbevis) as PDF.",
+        "Write a participant's certificate (kursusbevis) as PDF, or verify a certificate's code.",
     ),
     "purge": (
         "cli.purge",
         "purge",
-        "Pseudonymise participants whose path ended long ago.",
+        "Pseudonymise participants whose path ended before a date (retention).",
     ),
 }
 
