@@ -8,7 +8,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.app import App, LpsClickError
-from cli.output import echo_json
+from cli.output import emit, json_option
 from cli.params import DATE
 
 if TYPE_CHECKING:
@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     help="hold_closing_conversation: a leadership internship (praktikaftale) is agreed.",
 )
 @click.option("--dry-run", is_flag=True, help="Show what would happen; write nothing.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def advance(
     app: App,
@@ -69,7 +69,10 @@ def advance(
     dry_run: bool,
     as_json: bool,
 ) -> None:
-    """Fire TRIGGER for PARTICIPANT (id or email), or for a whole cohort with --cohort.
+    """Fire a trigger for a participant, or for whole cohorts.
+
+    Fires TRIGGER for PARTICIPANT (id or email), or with --cohort for every active
+    participant of the cohorts named.
 
     \b
     Triggers: hold_manager_conversation, invite_jti, complete_jti, register_day,
@@ -109,29 +112,32 @@ def advance(
         raise click.UsageError("--except goes with --cohort")
     result = workflow.advance(participant, request, dry_run=dry_run)
     view = result.participant
-    if as_json:
-        echo_json(
-            {
-                "participant": view.as_json(),
-                "entries": [e.as_json() for e in result.entries],
-                "notifications": result.notifications,
-                "dry_run": result.dry_run,
-            }
-        )
-        return
-    prefix = "Would: " if result.dry_run else ""
-    for entry in result.entries:
-        arrow = (
-            f"{entry.from_state} → {entry.to_state}"
-            if entry.from_state != entry.to_state
-            else f"recorded in {entry.to_state}"
-        )
-        extra = f"  ({entry.note})" if entry.data.get("automatic") and entry.note else ""
-        click.echo(f"{prefix}#{view.id} {view.name}: {entry.event}: {arrow}{extra}")
-    for notice in result.notifications:
-        click.echo(f"{prefix}queued {notice}")
-    if view.outstanding and not result.dry_run:
-        click.echo(f"Outstanding: {', '.join(view.outstanding)}")
+
+    def text() -> None:
+        prefix = "Would: " if result.dry_run else ""
+        for entry in result.entries:
+            arrow = (
+                f"{entry.from_state} → {entry.to_state}"
+                if entry.from_state != entry.to_state
+                else f"recorded in {entry.to_state}"
+            )
+            extra = f"  ({entry.note})" if entry.data.get("automatic") and entry.note else ""
+            click.echo(f"{prefix}#{view.id} {view.name}: {entry.event}: {arrow}{extra}")
+        for notice in result.notifications:
+            click.echo(f"{prefix}queued {notice}")
+        if view.outstanding and not result.dry_run:
+            click.echo(f"Outstanding: {', '.join(view.outstanding)}")
+
+    emit(
+        as_json,
+        {
+            "participant": view.as_json(),
+            "entries": [e.as_json() for e in result.entries],
+            "notifications": result.notifications,
+            "dry_run": result.dry_run,
+        },
+        text,
+    )
 
 
 def _advance_cohorts(
@@ -155,18 +161,15 @@ def _advance_cohorts(
     except BulkRefused as refused:
         click.echo(f"Advanced {refused.done} participant(s) of {named}.")
         raise LpsClickError(refused.lines()) from None
-    if as_json:
-        echo_json(
-            {
-                "advanced": [
-                    {"id": pid, "from_state": a, "to_state": b} for pid, a, b in result.advanced
-                ],
-                "skipped": result.skipped,
-            }
-        )
-        return
-    click.echo(
+    emit(
+        as_json,
+        {
+            "advanced": [
+                {"id": pid, "from_state": a, "to_state": b} for pid, a, b in result.advanced
+            ],
+            "skipped": result.skipped,
+        },
         f"Advanced {len(result.advanced)} participant(s) of {named} with {request.trigger}"
         + (f"; left out {result.skipped}" if result.skipped else "")
-        + "."
+        + ".",
     )

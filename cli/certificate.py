@@ -7,7 +7,7 @@ from pathlib import Path
 import click
 
 from cli.app import App
-from cli.output import echo_json, write_output
+from cli.output import emit, json_option, write_output
 from cli.params import OUTPUT_FILE
 
 
@@ -27,7 +27,7 @@ class _ParticipantByDefault(click.Group):
     subcommand_metavar="PARTICIPANT [--output FILE] | verify CODE",
 )
 def certificate() -> None:
-    """Write a participant's certificate (kursusbevis) as PDF, or verify a certificate's code.
+    """Write or verify a certificate (kursusbevis).
 
     \b
       lps certificate 12                      writes kursusbevis-12.pdf here
@@ -55,15 +55,14 @@ def pdf(app: App, participant: str, output: Path | None) -> None:
 
 @certificate.command("verify")
 @click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def verify(app: App, code: str, as_json: bool) -> None:
     """Whom the certificate with CODE was issued to, and when."""
     issued = app.workflow().verify_certificate(code)
-    if as_json:
-        echo_json(issued.as_json())
-        return
-    click.echo(
+    emit(
+        as_json,
+        issued.as_json(),
         f"{issued.code} is valid: issued to {issued.name} ({issued.municipality}), "
-        f"cohort {issued.cohort_name} ({issued.cohort_code}), on {issued.issued_on.isoformat()}"
+        f"cohort {issued.cohort_name} ({issued.cohort_code}), on {issued.issued_on.isoformat()}",
     )

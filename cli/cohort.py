@@ -7,7 +7,7 @@ from datetime import date
 import click
 
 from cli.app import App
-from cli.output import echo_json, table
+from cli.output import emit, json_option, table
 from cli.params import DATE, DATE_LIST
 
 
@@ -48,7 +48,7 @@ def cohort() -> None:
     metavar="TITLE|URL",
     help="An article sent with the JTI invitation (repeatable).",
 )
-@click.option("--json", "as_json", is_flag=True, help="Print the cohort as JSON.")
+@json_option("Print the cohort as JSON.")
 @click.pass_obj
 def create(
     app: App,
@@ -81,51 +81,53 @@ def create(
         jti_link=jti_link,
         articles=parsed,
     )
-    if as_json:
-        echo_json(view.as_json())
-        return
-    click.echo(
-        f"Created cohort {view.code} ({view.name}): " + ", ".join(d.isoformat() for d in view.days)
+    emit(
+        as_json,
+        view.as_json(),
+        f"Created cohort {view.code} ({view.name}): " + ", ".join(d.isoformat() for d in view.days),
     )
 
 
 @cohort.command("list")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def list_(app: App, as_json: bool) -> None:
     """All cohorts, by first teaching day."""
     views = app.workflow().cohorts()
-    if as_json:
-        echo_json([v.as_json() for v in views])
-        return
-    table(
-        ["code", "name", "day 1", "day 5", "venue", "participants"],
-        [(v.code, v.name, v.days[0], v.days[4], v.venue, v.participants) for v in views],
+    emit(
+        as_json,
+        [v.as_json() for v in views],
+        lambda: table(
+            ["code", "name", "day 1", "day 5", "venue", "participants"],
+            [(v.code, v.name, v.days[0], v.days[4], v.venue, v.participants) for v in views],
+        ),
     )
 
 
 @cohort.command("show")
 @click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def show(app: App, code: str, as_json: bool) -> None:
     """One cohort: its days, settings and participants per state."""
     from workflow.definition import day_themes, state_label
 
     view = app.workflow().cohort(code)
-    if as_json:
-        echo_json(view.as_json())
-        return
-    click.echo(f"Cohort {view.code}: {view.name}")
-    click.echo(f"Venue: {view.venue or '-'}    Admin: {view.admin_email or '-'}")
-    click.echo(
-        f"Absences allowed: {view.max_absences}    Timed rules send at {view.send_hour:02d}:00"
-    )
-    for number, (day, theme) in enumerate(zip(view.days, day_themes(), strict=True), start=1):
-        click.echo(f"  Day {number}: {day.isoformat()}  {theme}")
-    click.echo(f"Participants: {view.participants}")
-    for state, count in view.by_state.items():
-        click.echo(f"  {state:<28} {count:>5}  {state_label(state)}")
+
+    def text() -> None:
+        click.echo(f"Cohort {view.code}: {view.name}")
+        click.echo(f"Venue: {view.venue or '-'}    Admin: {view.admin_email or '-'}")
+        click.echo(
+            f"Absences allowed: {view.max_absences}    Timed rules send at {view.send_hour:02d}:00"
+        )
+        days = enumerate(zip(view.days, day_themes(), strict=True), start=1)
+        for number, (day, theme) in days:
+            click.echo(f"  Day {number}: {day.isoformat()}  {theme}")
+        click.echo(f"Participants: {view.participants}")
+        for state, count in view.by_state.items():
+            click.echo(f"  {state:<28} {count:>5}  {state_label(state)}")
+
+    emit(as_json, view.as_json(), text)
 
 
 @cohort.command("update")
@@ -133,7 +135,7 @@ def show(app: App, code: str, as_json: bool) -> None:
 @click.option("--name", help="The cohort's new name.")
 @click.option("--venue", help="The new venue; '' removes it.")
 @click.option("--admin-email", help="The course administration's new address; '' removes it.")
-@click.option("--json", "as_json", is_flag=True, help="Print the cohort as JSON.")
+@json_option("Print the cohort as JSON.")
 @click.pass_obj
 def update(
     app: App,
@@ -152,14 +154,13 @@ def update(
         raise click.UsageError("give --name, --venue or --admin-email: what to change")
     change = app.workflow().update_cohort(code, name=name, venue=venue, admin_email=admin_email)
     view = change.cohort
-    if as_json:
-        echo_json(view.as_json())
-        return
     if not change.changed:
-        click.echo(f"Cohort {view.code}: nothing changed.")
+        emit(as_json, view.as_json(), f"Cohort {view.code}: nothing changed.")
         return
     shown = {"name": view.name, "venue": view.venue, "admin_email": view.admin_email}
-    click.echo(
+    emit(
+        as_json,
+        view.as_json(),
         f"Cohort {view.code} updated: "
         + ", ".join(
             f"{field.replace('_', ' ')} '{shown[field]}'"
@@ -167,7 +168,7 @@ def update(
             else f"no {field.replace('_', ' ')}"
             for field in change.changed
         )
-        + "."
+        + ".",
     )
 
 

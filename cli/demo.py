@@ -13,7 +13,7 @@ from cli.output import table
 @click.option("--smtp", is_flag=True, help="Send the demo's mail to LPS_SMTP_URL.")
 @click.pass_obj
 def demo(app: App, quiet: bool, smtp: bool) -> None:
-    """Create a demo cohort and walk it through the programme, ending today.
+    """Walk a demo cohort through the programme, ending today.
 
     Creates the database if needed. Every address is at example.org, reserved for examples.
     Mail goes to .eml files under LPS_MAIL_DIR (default ./outbox); only with --smtp to the

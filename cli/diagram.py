@@ -15,7 +15,7 @@ import click
 )
 @click.option("--exits", is_flag=True, help="Draw withdraw and defer arrows from every state.")
 def diagram(fmt: str, exits: bool) -> None:
-    """Print the programme's state machine as Mermaid, Graphviz DOT or an SVG picture."""
+    """Draw the programme's state machine (Mermaid, DOT or SVG)."""
     from workflow.definition import diagram as draw
 
     click.echo(draw(fmt, exits=exits), nl=False)

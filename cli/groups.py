@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING
 import click
 
 from cli.app import App
-from cli.output import echo_json, table
+from cli.output import emit, json_option, table
 
 if TYPE_CHECKING:
     from workflow.groups import Grouping
@@ -35,7 +35,7 @@ def groups() -> None:
     help="Tie-breaking seed: the same seed gives the same groups.",
 )
 @click.option("--save", is_flag=True, help="Save the groups and send each member the announcement.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def form(app: App, code: str, size: int, seed: int, save: bool, as_json: bool) -> None:
     """Form diverse groups for cohort CODE; a preview unless --save.
@@ -44,42 +44,46 @@ def form(app: App, code: str, size: int, seed: int, save: bool, as_json: bool) -
     Participants who already have a group keep it; only those without one are placed.
     """
     grouping = app.workflow().form_groups(code, size=size, seed=seed, save=save)
-    if as_json:
-        echo_json(grouping.as_json())
-        return
-    _print(grouping)
-    placed = len(grouping.placed)
-    if not placed:
-        click.echo("Everyone active already has a group; nothing to place.")
-    elif grouping.saved:
-        click.echo(
-            f"Saved: {placed} participant(s) placed; "
-            f"{grouping.announcements} announcement(s) queued."
-        )
-    else:
-        click.echo(
-            f"Preview: {placed} participant(s) to place (seed {seed}). "
-            "Run again with --save to save the groups and send the announcements."
-        )
+
+    def text() -> None:
+        _print(grouping)
+        placed = len(grouping.placed)
+        if not placed:
+            click.echo("Everyone active already has a group; nothing to place.")
+        elif grouping.saved:
+            click.echo(
+                f"Saved: {placed} participant(s) placed; "
+                f"{grouping.announcements} announcement(s) queued."
+            )
+        else:
+            click.echo(
+                f"Preview: {placed} participant(s) to place (seed {seed}). "
+                "Run again with --save to save the groups and send the announcements."
+            )
+
+    emit(as_json, grouping.as_json(), text)
 
 
 @groups.command("show")
 @click.argument("code")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def show(app: App, code: str, as_json: bool) -> None:
     """The saved network groups of cohort CODE, and who has none."""
     grouping = app.workflow().groups(code)
-    if as_json:
-        echo_json(grouping.as_json())
-        return
-    if not grouping.groups:
-        click.echo(f"Cohort {grouping.cohort} has no network groups yet; see `lps groups form`.")
-    else:
-        _print(grouping)
-    if grouping.unplaced:
-        names = ", ".join(f"{m.name} (#{m.id})" for m in grouping.unplaced)
-        click.echo(f"Without a group: {names}")
+
+    def text() -> None:
+        if not grouping.groups:
+            click.echo(
+                f"Cohort {grouping.cohort} has no network groups yet; see `lps groups form`."
+            )
+        else:
+            _print(grouping)
+        if grouping.unplaced:
+            names = ", ".join(f"{m.name} (#{m.id})" for m in grouping.unplaced)
+            click.echo(f"Without a group: {names}")
+
+    emit(as_json, grouping.as_json(), text)
 
 
 def _print(grouping: Grouping) -> None:

@@ -10,8 +10,10 @@ from cli.app import App
 @click.command()
 @click.pass_obj
 def init(app: App) -> None:
-    """Create the database (and the folders of a SQLite file's path), or upgrade its schema;
-    safe to run again."""
+    """Create or upgrade the database; safe to run again.
+
+    The folders of a SQLite file's path are created as needed.
+    """
     from workflow.db import Database
     from workflow.migrate import upgrade
 

@@ -17,34 +17,55 @@ import click
 
 from cli.app import App, LpsClickError
 
-# name -> (module, attribute, one-line help). The help lives here so that listing the
-# commands does not import them.
+# name -> (module, attribute, one-line help). The help is the first paragraph of the
+# command's docstring, copied here so that listing the commands does not import them
+# (tests/test_cli_shape.py keeps the two the same).
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": ("cli.init", "init", "Create or upgrade the database schema (safe to run again)."),
-    "demo": ("cli.demo", "demo", "Walk a demo cohort through the whole programme."),
+    "init": (
+        "cli.init",
+        "init",
+        "Create or upgrade the database; safe to run again.",
+    ),
+    "demo": (
+        "cli.demo",
+        "demo",
+        "Walk a demo cohort through the programme, ending today.",
+    ),
     "cohort": ("cli.cohort", "cohort", "Create, list, show, update and reschedule cohorts."),
     "participant": (
         "cli.participant",
         "participant",
-        "Enrol, list, show, import, export, erase.",
+        "Enrol, list, show, import, export and erase participants.",
     ),
     "host": ("cli.host", "host", "Register the host of a participant's career visit."),
-    "advance": ("cli.advance", "advance", "Fire a trigger for a participant or a whole cohort."),
-    "waive": ("cli.waive", "waive", "Waive an obligation, with a reason."),
+    "advance": (
+        "cli.advance",
+        "advance",
+        "Fire a trigger for a participant, or for whole cohorts.",
+    ),
+    "waive": (
+        "cli.waive",
+        "waive",
+        "Waive a participant's obligation, with a reason.",
+    ),
     "triggers": (
         "cli.triggers",
         "triggers",
-        "Which triggers are possible now, and why not.",
+        "Which triggers are possible now, and what stands in the way.",
     ),
-    "history": ("cli.history", "history", "A participant's audit trail."),
-    "diagram": ("cli.diagram", "diagram", "Draw the programme as a state diagram."),
+    "history": ("cli.history", "history", "PARTICIPANT's audit trail, oldest first."),
+    "diagram": (
+        "cli.diagram",
+        "diagram",
+        "Draw the programme's state machine (Mermaid, DOT or SVG).",
+    ),
     "remind": (
         "cli.remind",
         "remind",
-        "Run the reminder sweep once (for cron).",
+        "Run the deadline sweep once (for cron).",
     ),
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
-    "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
+    "outbox": ("cli.outbox", "outbox", "List, show and retry outgoing messages."),
     "status": (
         "cli.status",
         "status",
@@ -60,22 +81,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calendar": (
         "cli.calendar",
         "calendar",
-        "Calendar (.ics) of teaching days and deadlines.",
+        "Cohort CODE's teaching days as an iCalendar (.ics) file.",
     ),
     "report": (
         "cli.report",
         "report",
-        "A cohort at a glance, as HTML or CSV.",
+        "A cohort at a glance: every participant against the path.",
     ),
     "certificate": (
         "cli.certificate",
         "certificate",
-        "Write or verify a certificate (kursusbevis) as PDF.",
+        "Write or verify a certificate (kursusbevis).",
     ),
     "purge": (
         "cli.purge",
         "purge",
-        "Pseudonymise participants whose path ended long ago.",
+        "Pseudonymise participants whose path ended before a date.",
     ),
 }
 

@@ -5,7 +5,7 @@ from __future__ import annotations
 import click
 
 from cli.app import App
-from cli.output import echo_json, local, table
+from cli.output import emit, json_option, local, table
 
 
 @click.group()
@@ -16,28 +16,29 @@ def outbox() -> None:
 @outbox.command("list")
 @click.option("--status", type=click.Choice(["pending", "sent", "failed", "dropped"]))
 @click.option("--limit", type=int, default=200, show_default=True)
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def list_(app: App, status: str | None, limit: int, as_json: bool) -> None:
     """Messages, newest first."""
     views = app.workflow().outbox(status, limit)
-    if as_json:
-        echo_json([v.as_json() for v in views])
-        return
-    table(
-        ["id", "rule", "recipient", "status", "tries", "when", "error"],
-        [
-            (
-                v.id,
-                v.rule,
-                v.recipient,
-                v.status,
-                v.attempts,
-                local(v.sent_at or v.next_attempt_at),
-                v.last_error or "",
-            )
-            for v in views
-        ],
+    emit(
+        as_json,
+        [v.as_json() for v in views],
+        lambda: table(
+            ["id", "rule", "recipient", "status", "tries", "when", "error"],
+            [
+                (
+                    v.id,
+                    v.rule,
+                    v.recipient,
+                    v.status,
+                    v.attempts,
+                    local(v.sent_at or v.next_attempt_at),
+                    v.last_error or "",
+                )
+                for v in views
+            ],
+        ),
     )
 
 

@@ -5,16 +5,35 @@ from __future__ import annotations
 import errno
 import json
 import sys
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from datetime import date, datetime
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import click
 
 
 def is_terminal() -> bool:
     return sys.stdout.isatty()
+
+
+_F = TypeVar("_F", bound=Callable[..., Any])
+
+
+def json_option(help: str = "Machine-readable output.") -> Callable[[_F], _F]:
+    """The ``--json`` flag of every command that prints a result; it passes ``as_json``."""
+    return click.option("--json", "as_json", is_flag=True, help=help)
+
+
+def emit(as_json: bool, data: Any, text: str | Callable[[], object]) -> None:
+    """Print a command's result: ``data`` as JSON with ``--json``, else ``text`` (a line, or
+    a function that prints the lines)."""
+    if as_json:
+        echo_json(data)
+    elif callable(text):
+        text()
+    else:
+        click.echo(text)
 
 
 def echo_json(data: Any) -> None:

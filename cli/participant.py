@@ -7,7 +7,7 @@ from typing import TYPE_CHECKING, BinaryIO
 import click
 
 from cli.app import App
-from cli.output import echo_json, echo_json_array, local, table
+from cli.output import echo_json, echo_json_array, emit, json_option, local, table
 
 if TYPE_CHECKING:
     from workflow.engine import ParticipantView
@@ -36,7 +36,7 @@ def participant() -> None:
 @click.option(
     "--jti-link", help="The participant's own JTI link, when the provider issues one per person."
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def add(
     app: App,
@@ -64,12 +64,13 @@ def add(
         jti_link=jti_link,
     )
     view = result.participant
-    if as_json:
-        echo_json(view.as_json())
-        return
-    click.echo(f"Enrolled #{view.id} {view.name} <{view.email}> in {view.cohort}.")
-    for notice in result.notifications:
-        click.echo(f"queued {notice}")
+
+    def text() -> None:
+        click.echo(f"Enrolled #{view.id} {view.name} <{view.email}> in {view.cohort}.")
+        for notice in result.notifications:
+            click.echo(f"queued {notice}")
+
+    emit(as_json, view.as_json(), text)
 
 
 @participant.command("list")
@@ -78,7 +79,7 @@ def add(
 @click.option(
     "--overdue", is_flag=True, help="Only those with an overdue obligation, latest first."
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def list_(app: App, cohort: str | None, state: str | None, overdue: bool, as_json: bool) -> None:
     """Participants, with their state and outstanding obligations."""
@@ -117,15 +118,12 @@ def list_(app: App, cohort: str | None, state: str | None, overdue: bool, as_jso
 
 @participant.command("show")
 @click.argument("participant")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def show(app: App, participant: str, as_json: bool) -> None:
     """One participant (id or email): state, obligations, next deadline, learning goals."""
     view = app.workflow().participant(participant)
-    if as_json:
-        echo_json(view.as_json())
-        return
-    _print_participant(view)
+    emit(as_json, view.as_json(), lambda: _print_participant(view))
 
 
 def _print_participant(view: ParticipantView) -> None:
@@ -158,7 +156,7 @@ def _print_participant(view: ParticipantView) -> None:
 @click.argument("cohort")
 @click.argument("file", type=click.File("rb"))
 @click.option("--dry-run", is_flag=True, help="Check every row and show who would be enrolled.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def import_(app: App, cohort: str, file: BinaryIO, dry_run: bool, as_json: bool) -> None:
     """Enrol everyone in CSV FILE in COHORT: all rows, or none.
@@ -179,26 +177,30 @@ def import_(app: App, cohort: str, file: BinaryIO, dry_run: bool, as_json: bool)
         report = workflow.import_participants(
             cohort, source, dry_run=dry_run, name=label, progress=advance
         )
-    if as_json:
-        echo_json(report.as_json())
-        return
     if dry_run:
-        table(
-            ["line", "name", "email", "municipality", "manager", "language"],
-            [
-                (r.line, r.name, r.email, r.municipality, r.manager_name, r.language)
-                for r in report.rows
-            ],
-        )
-        click.echo(
-            f"Dry run: {report.count} participant(s) would be enrolled in {report.cohort} "
-            f"({report.delimiter_name}-separated); nothing was written."
-        )
+
+        def preview() -> None:
+            table(
+                ["line", "name", "email", "municipality", "manager", "language"],
+                [
+                    (r.line, r.name, r.email, r.municipality, r.manager_name, r.language)
+                    for r in report.rows
+                ],
+            )
+            click.echo(
+                f"Dry run: {report.count} participant(s) would be enrolled in {report.cohort} "
+                f"({report.delimiter_name}-separated); nothing was written."
+            )
+
+        emit(as_json, report.as_json(), preview)
         return
-    first, last = report.ids[0], report.ids[-1]
-    click.echo(
-        f"Imported {report.count} participant(s) into {report.cohort} from {label} "
-        f"(ids {first}-{last}); {report.messages} welcome mail(s) queued."
+    emit(
+        as_json,
+        report.as_json(),
+        lambda: click.echo(
+            f"Imported {report.count} participant(s) into {report.cohort} from {label} "
+            f"(ids {report.ids[0]}-{report.ids[-1]}); {report.messages} welcome mail(s) queued."
+        ),
     )
 
 
@@ -219,7 +221,7 @@ def export(app: App, participant: str) -> None:
 @click.option(
     "--reason", required=True, help="Why the data is erased (recorded in the audit trail)."
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def erase(app: App, participant: str, reason: str, as_json: bool) -> None:
     """Erase PARTICIPANT's personal data after their path has ended.
@@ -229,13 +231,14 @@ def erase(app: App, participant: str, reason: str, as_json: bool) -> None:
     trail still verifies.
     """
     erasure = app.workflow().erase_participant(participant, reason)
-    if as_json:
-        echo_json(erasure.as_json())
-        return
-    click.echo(
-        f"Erased participant #{erasure.participant_id} ({erasure.state}, cohort "
-        f"{erasure.cohort}): now '{erasure.as_json()['name']}'; {erasure.notes_cleared} audit "
-        f"note(s) and {erasure.messages_cleared} message(s) cleared."
-    )
-    for line in erasure.mail.lines():
-        click.echo(line)
+
+    def text() -> None:
+        click.echo(
+            f"Erased participant #{erasure.participant_id} ({erasure.state}, cohort "
+            f"{erasure.cohort}): now '{erasure.as_json()['name']}'; {erasure.notes_cleared} "
+            f"audit note(s) and {erasure.messages_cleared} message(s) cleared."
+        )
+        for line in erasure.mail.lines():
+            click.echo(line)
+
+    emit(as_json, erasure.as_json(), text)

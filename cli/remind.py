@@ -10,7 +10,7 @@ import click
 
 from cli.app import App, LpsClickError
 from cli.logs import log_format_option, logging_to_stderr
-from cli.output import echo_json, table
+from cli.output import emit, json_option, table
 
 if TYPE_CHECKING:
     from workflow.sweep import SweepReport
@@ -18,11 +18,11 @@ if TYPE_CHECKING:
 
 @click.command()
 @click.option("--dry-run", is_flag=True, help="List who would get what, and who would not and why.")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @log_format_option
 @click.pass_obj
 def remind(app: App, dry_run: bool, as_json: bool, log_format: str) -> None:
-    """Run the deadline sweep once: timed triggers, reminders, digest, then delivery."""
+    """Run the deadline sweep once (for cron)."""
     if log_format == "json":
         with logging_to_stderr(log_format):
             _remind(app, dry_run, as_json, logged=True)
@@ -44,20 +44,24 @@ def _remind(app: App, dry_run: bool, as_json: bool, *, logged: bool = False) -> 
         report = workflow.remind(dry_run=dry_run, progress=advance)
     if logged:
         log_sweep(logging.getLogger("lps.remind"), report)
-    if as_json:
-        echo_json(
-            {
-                "dry_run": report.dry_run,
-                "decisions": [d.__dict__ for d in report.decisions],
-                "digests": report.digests,
-                "delivered": report.delivered,
-                "retrying": report.retrying,
-                "failed": report.failed,
-                "delivery_stopped": report.delivery_stopped,
-            }
-        )
+    emit(
+        as_json,
+        {
+            "dry_run": report.dry_run,
+            "decisions": [d.__dict__ for d in report.decisions],
+            "digests": report.digests,
+            "delivered": report.delivered,
+            "retrying": report.retrying,
+            "failed": report.failed,
+            "delivery_stopped": report.delivery_stopped,
+        },
+        lambda: _print_report(report),
+    )
+    if as_json or not dry_run:
         _delivery_stopped(report)
-        return
+
+
+def _print_report(report: SweepReport) -> None:
     if report.decisions:
         table(
             ["participant", "rule", "#", "outcome", "detail"],
@@ -65,16 +69,15 @@ def _remind(app: App, dry_run: bool, as_json: bool, *, logged: bool = False) -> 
                 (f"#{d.participant_id} {d.email}", d.rule, d.occurrence or "", d.outcome, d.detail)
                 for d in report.decisions
             ],
-            title="Would do (nothing written)" if dry_run else None,
+            title="Would do (nothing written)" if report.dry_run else None,
         )
-    if dry_run:
+    if report.dry_run:
         click.echo(
             f"Dry run: {len(report.decisions)} due deadline(s), {report.digests} digest(s); "
             "nothing was written or sent."
         )
     else:
         click.echo(report.summary())
-        _delivery_stopped(report)
 
 
 def _delivery_stopped(report: SweepReport) -> None:

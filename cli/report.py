@@ -29,7 +29,7 @@ from cli.params import OUTPUT_FILE
 )
 @click.pass_obj
 def report(app: App, code: str, fmt: str, output: Path | None) -> None:
-    """Cohort CODE: every participant against the path, a summary per state, the diagram."""
+    """A cohort at a glance: every participant against the path."""
     result = app.workflow().report(code)
     text = result.html() if fmt == "html" else result.csv()
     data = text.encode("utf-8")

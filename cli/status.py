@@ -8,7 +8,7 @@ from datetime import timedelta
 import click
 
 from cli.app import App
-from cli.output import echo_json, local, table
+from cli.output import echo_json, json_option, local, table
 
 
 @click.command()
@@ -20,11 +20,14 @@ from cli.output import echo_json, local, table
     show_default=True,
     help="How many of the last sweeps to show.",
 )
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def status(app: App, limit: int, as_json: bool) -> None:
-    """The last sweeps, the outbox's backlog and failures, and the oldest due deadline that
-    no sweep has handled yet."""
+    """The last sweeps, the outbox and deadlines waiting.
+
+    Shows the last sweeps, the outbox's backlog and failures, and the oldest due deadline
+    that no sweep has handled yet.
+    """
     report = app.workflow().status(limit)
     if as_json:
         echo_json(report.as_dict())
@@ -121,8 +124,11 @@ def health(
     critical_failed: int,
     smtp_timeout: float,
 ) -> None:
-    """Check the database, the last sweep's age, failed messages and the SMTP server; one
-    line, and exit 0 (ok), 1 (warning) or 2 (critical), as monitoring plugins do."""
+    """Check the scheduler for a monitoring system (exit 0, 1 or 2).
+
+    Check the database, the last sweep's age, failed messages and the SMTP server; one
+    line, and exit 0 (ok), 1 (warning) or 2 (critical), as monitoring plugins do.
+    """
     from workflow.errors import LpsError
     from workflow.operations import Thresholds, database_unreachable
 

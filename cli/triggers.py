@@ -5,15 +5,15 @@ from __future__ import annotations
 import click
 
 from cli.app import App
-from cli.output import echo_json
+from cli.output import echo_json, json_option
 
 
 @click.command()
 @click.argument("participant")
-@click.option("--json", "as_json", is_flag=True, help="Machine-readable output.")
+@json_option()
 @click.pass_obj
 def triggers(app: App, participant: str, as_json: bool) -> None:
-    """Every trigger for PARTICIPANT: possible now, or the rules and obligations in the way."""
+    """Which triggers are possible now, and what stands in the way."""
     overview = app.workflow().trigger_overview(participant)
     views = overview.triggers
     if as_json:

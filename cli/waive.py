@@ -15,8 +15,7 @@ from cli.app import App
 )
 @click.pass_obj
 def waive(app: App, participant: str, obligation: str, reason: str) -> None:
-    """Waive OBLIGATION for PARTICIPANT: manager_conversation, jti, career_visit, attendance or
-    speech."""
+    """Waive a participant's obligation, with a reason."""
     result = app.workflow().waive(participant, obligation, reason)
     view = result.participant
     for entry in result.entries:

@@ -13,6 +13,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from smtp_server import SmtpSink
 
 from workflow.clock import FixedClock
 from workflow.db import Database
@@ -145,3 +146,10 @@ class Cli:
 def lps(database: Database, db_url: str, tmp_path: Path) -> Cli:
     """The CLI on an initialised database (SQLite and PostgreSQL)."""
     return Cli(db_url, env={"LPS_MAIL_DIR": str(tmp_path / "mail")})
+
+
+@pytest.fixture
+def sink() -> Iterator[SmtpSink]:
+    """A real SMTP server on loopback that keeps what it receives."""
+    with SmtpSink() as server:
+        yield server

@@ -6,11 +6,12 @@ from __future__ import annotations
 import io
 import re
 import unicodedata
-from datetime import date, datetime, time, timedelta
+from datetime import date, timedelta
 from pathlib import Path
 
 import pytest
 from conftest import DAYS, Cli, enrol, make_cohort
+from helpers import on
 from pypdf import PdfReader
 
 from workflow.certificate import render_certificate
@@ -48,10 +49,6 @@ def certificate_command(monkeypatch: pytest.MonkeyPatch) -> None:
         "certificate",
         ("cli.certificate", "certificate", "Write or verify a participant's certificate."),
     )
-
-
-def on(clock: FixedClock, day: date, hour: int = 10) -> None:
-    clock.set(datetime.combine(day, time(hour)))
 
 
 def certify(wf: Workflow, clock: FixedClock, pid: int) -> None:

@@ -6,12 +6,12 @@ from __future__ import annotations
 
 import io
 from datetime import datetime, time, timedelta
-from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
 from typing import cast
 
 from conftest import DAYS, Cli, enrol, make_cohort
+from helpers import read_eml
 from pypdf import PdfReader
 
 from notifications.delivery import EmlChannel
@@ -35,7 +35,7 @@ def _mails(folder: Path) -> dict[str, EmailMessage]:
     """The certificate mails in ``folder`` by the role in their key."""
     found = {}
     for path in folder.glob("certificate-*.eml"):
-        message = cast(EmailMessage, message_from_bytes(path.read_bytes(), policy=policy.default))
+        message = read_eml(path)
         found[str(message["X-LPS-Key"]).split(":")[2]] = message
     return found
 

@@ -12,6 +12,7 @@ from typing import Any
 import pytest
 from click.testing import Result
 from conftest import Cli
+from helpers import fails, ok
 
 from cli.main import COMMANDS
 from states import diagram
@@ -19,18 +20,6 @@ from workflow.migrate import head_revision
 
 DAYS_ARG = "2027-03-01,2027-03-15,2027-03-29,2027-04-12,2027-04-26"
 LATER_ARG = "2027-05-31,2027-06-14,2027-06-28,2027-07-12,2027-07-26"
-
-
-def ok(lps: Cli, *args: str) -> Result:
-    result = lps(*args)
-    assert result.exit_code == 0, (args, result.output, result.exception)
-    return result
-
-
-def fails(lps: Cli, *args: str, code: int = 1) -> Result:
-    result = lps(*args)
-    assert result.exit_code == code, (args, result.output, result.exception)
-    return result
 
 
 def errors(result: Result) -> list[str]:

@@ -11,6 +11,7 @@ import click
 import pytest
 from click.testing import Result
 from conftest import DAYS, START, Cli, enrol, make_cohort
+from helpers import one_line as one_error
 from hypothesis import given
 from hypothesis import strategies as st
 
@@ -34,13 +35,6 @@ def lite(sqlite_url: str, tmp_path: Path) -> Cli:
 
 def at(cli: Cli, now: str) -> Cli:
     return Cli(cli.url, now=now, env=cli.env)
-
-
-def one_error(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.output, result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 def usage_error(result: Result) -> str:

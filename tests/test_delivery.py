@@ -17,6 +17,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from helpers import read_eml
 from smtp_server import SmtpSink, Stage, self_signed_certificate
 
 from notifications.delivery import (
@@ -59,12 +60,6 @@ def make_mail(key: str = MAIL.key, **changes: Any) -> OutgoingMail:
 
 def make_message(key: str = MAIL.key, **changes: Any) -> EmailMessage:
     return build_message(make_mail(key, **changes), domain="kommune.dk", date=SENT_AT)
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 @pytest.fixture
@@ -420,7 +415,7 @@ def test_eml_channel_writes_a_parseable_file(tmp_path: Path) -> None:
     [path] = directory.iterdir()
     assert path.name == eml_name("welcome", "42:welcome:manager:0")
     assert channel.path_for(message) == path
-    parsed = BytesParser(policy=policy.default).parsebytes(path.read_bytes())
+    parsed = read_eml(path)
     assert parsed["Subject"] == SUBJECT
     assert parsed["To"].addresses[0].display_name == "Søren Ærø"
     assert parsed["Message-ID"] == message["Message-ID"]

@@ -15,16 +15,15 @@ from typing import Any
 
 import pytest
 from conftest import START, Cli, enrol, make_cohort
+from helpers import outbox
 from hypothesis import given
 from hypothesis import strategies as st
 from smtp_server import SmtpSink
-from sqlalchemy import select
 
 from notifications.delivery import SmtpChannel, channel_from_env, is_loopback
 from states.programme import LOCAL_TZ
 from workflow.clock import FixedClock
 from workflow.engine import Workflow
-from workflow.records import OUTBOX
 
 # The AUTH tests log in over plain text on purpose; aiosmtpd warns about that.
 pytestmark = pytest.mark.filterwarnings("ignore:Requiring AUTH while not requiring TLS:UserWarning")
@@ -35,20 +34,9 @@ TIMEOUT = 0.3  # seconds the client waits for each reply of a server that hangs
 
 
 @pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
-
-
-@pytest.fixture
 def auth_sink() -> Iterator[SmtpSink]:
     with SmtpSink(username=USER, password=PASSWORD) as server:
         yield server
-
-
-def outbox(wf: Workflow) -> list[Any]:
-    with wf.db.reading() as conn:
-        return list(conn.execute(select(OUTBOX).order_by(OUTBOX.c.id)).all())
 
 
 def keys(sink: SmtpSink) -> Counter[str]:

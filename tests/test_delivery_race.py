@@ -11,14 +11,13 @@ from typing import Any
 
 import pytest
 from conftest import START, enrol, make_cohort
+from helpers import outbox
 from smtp_server import SmtpSink
-from sqlalchemy import select
 
 from notifications.delivery import Composed, SmtpChannel
 from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import Workflow
-from workflow.records import OUTBOX
 from workflow.sweep import CLAIM_LEASE, SweepReport, _claim, deliver
 
 PARTICIPANTS = 60  # a welcome mail to each and to their manager
@@ -26,11 +25,6 @@ BATCH = 40  # rows claimed at a time
 # What one message costs on the clock the lease is measured by: the lease covers 10 messages.
 PER_MESSAGE = timedelta(seconds=30)
 SECOND_STARTS_AT = 25  # messages received when the second sweep starts: 2.5 leases in
-
-
-def outbox(wf: Workflow) -> list[Any]:
-    with wf.db.reading() as conn:
-        return list(conn.execute(select(OUTBOX).order_by(OUTBOX.c.id)).all())
 
 
 def enrol_many(wf: Workflow, count: int) -> None:
@@ -167,9 +161,3 @@ def test_a_row_taken_over_by_another_claimant_is_neither_marked_sent_nor_failed_
     assert len(sink.received) == (1 if answer is None else 0)
     expected = (1, 0, 0) if answer is None else (0, 0, 0)
     assert (report.delivered, report.retrying, report.failed) == expected
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server

@@ -3,7 +3,6 @@ from __future__ import annotations
 # `lps demo` and `lps init` as a newcomer meets them: the demo's mail stays at reserved
 # domains and in .eml files unless --smtp says otherwise, a second run adds nothing, and init
 # makes the folders of a new SQLite file.
-from collections.abc import Iterator
 from email import policy
 from email.parser import BytesParser
 from email.utils import getaddresses
@@ -30,12 +29,6 @@ def reserved(address: str) -> bool:
     return domain.endswith(".invalid") or any(
         domain == name or domain.endswith("." + name) for name in RESERVED
     )
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 def demo(tmp_path: Path, *args: str, smtp_url: str | None = None) -> Result:

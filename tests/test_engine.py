@@ -4,11 +4,12 @@ from __future__ import annotations
 # facts, waivers, refusals, deferral, locking, bulk steps and the audit chain.
 import itertools
 from collections.abc import Callable
-from datetime import date, datetime, time, timedelta
+from datetime import date, datetime, timedelta
 from typing import Any
 
 import pytest
 from conftest import DAYS, START, enrol, make_cohort
+from helpers import on
 from sqlalchemy import select
 
 from states.facts import Host
@@ -24,10 +25,6 @@ D1, D2, D3, D4, D5 = DAYS
 INVITE_DAY = D1 - timedelta(days=14)  # 2027-02-15
 LATER_DAYS = tuple(d + timedelta(days=91) for d in DAYS)  # from 2027-05-31
 EARLIER_DAYS = tuple(d - timedelta(days=7) for d in DAYS)  # from 2027-02-22
-
-
-def on(clock: FixedClock, day: date, hour: int = 10) -> None:
-    clock.set(datetime.combine(day, time(hour)))
 
 
 def go(wf: Workflow, pid: int | str, trigger: str, **kw: Any) -> StepResult:

@@ -6,7 +6,7 @@ from __future__ import annotations
 
 import json
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from email import message_from_bytes, policy
 from email.message import EmailMessage
 from pathlib import Path
@@ -14,13 +14,12 @@ from typing import Any, cast
 
 import pytest
 from conftest import Cli, enrol, make_cohort
+from helpers import at, outbox, read_eml
 from smtp_server import SmtpSink
-from sqlalchemy import select
 
 from notifications.delivery import Channel, EmlChannel, SmtpChannel
 from workflow.clock import FixedClock
 from workflow.engine import StepRequest, Workflow
-from workflow.records import OUTBOX
 
 SOREN = {
     "name": "Søren Ærø",
@@ -48,10 +47,6 @@ OTHERS = (
     ("Carl Nielsen", "carl@odense.dk", "Ældreplejen Nord"),
     ("Dorte Holm", "dorte@odense.dk", "Skoleforvaltningen"),
 )
-
-
-def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute)
 
 
 @dataclass
@@ -82,11 +77,6 @@ def run_cohort(wf: Workflow, clock: FixedClock, channel: Channel) -> Cohort:
     clock.set(at(date(2027, 2, 22), 12))
     wf.remind(channel=channel)
     return Cohort(wf, soren, others)
-
-
-def outbox(wf: Workflow) -> list[Any]:
-    with wf.db.reading() as conn:
-        return conn.execute(select(OUTBOX).order_by(OUTBOX.c.id)).all()
 
 
 def quoting_soren(row: Any) -> bool:
@@ -160,7 +150,7 @@ def test_erasure_removes_their_mail_files_and_rewrites_the_others_that_quote_the
     for r in own:
         assert not channel.path_for_key(r.rule, r.key).exists()
     for row_id, path in others_files.items():
-        message = message_from_bytes(path.read_bytes(), policy=policy.default)
+        message = read_eml(path)
         assert (message["Message-ID"], message["Date"]) == headers_before[row_id]
         assert f"Slettet deltager #{s}" in readable(path)
     birthe = next(

@@ -12,6 +12,7 @@ from typing import Any
 
 import pytest
 from conftest import DAYS, Cli, enrol, make_cohort
+from helpers import at
 from sqlalchemy import MetaData, select
 
 from notifications.delivery import EmlChannel
@@ -56,10 +57,6 @@ SOREN_STRINGS = (
     WAIVER,
     AGREEMENTS,
 )
-
-
-def at(day: date, hour: int = 10, minute: int = 0) -> datetime:
-    return datetime(day.year, day.month, day.day, hour, minute)
 
 
 @pytest.fixture(autouse=True)

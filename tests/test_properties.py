@@ -4,12 +4,13 @@ from __future__ import annotations
 # engine's invariants hold after every step.
 import itertools
 from collections.abc import Iterator
-from datetime import date, datetime, time, timedelta
+from datetime import timedelta
 from pathlib import Path
 from typing import Any
 
 import pytest
 from conftest import DAYS, START
+from helpers import at
 from hypothesis import HealthCheck, event, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
@@ -78,10 +79,6 @@ REQUESTS = st.fixed_dictionaries(
         "note": st.sampled_from([None, "Aftaler"]),
     }
 )
-
-
-def at(day: date, hour: int = 10) -> datetime:
-    return datetime.combine(day, time(hour))
 
 
 def obligations_settled_by_audit(entries: list[AuditView], max_absences: int) -> set[str]:

@@ -84,12 +84,6 @@ class Schedulers:
                 proc.wait()
 
 
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
-
-
 def due_database(url: str, participants: int = PARTICIPANTS) -> Database:
     """A cohort with ``participants`` enrolled at the start; nothing sent yet."""
     database = Database(url)

@@ -13,6 +13,7 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner, Result
 from conftest import START, enrol, make_cohort
+from helpers import one_line
 
 from cli.main import cli
 from workflow.clock import FixedClock
@@ -57,13 +58,6 @@ def sqlite_file(tmp_path: Path) -> SqliteFile:
     # The last connection closed: SQLite folded its write-ahead log into the file.
     assert not Path(f"{path}-wal").exists() and not Path(f"{path}-shm").exists()
     return SqliteFile(path)
-
-
-def one_line(result: Result, code: int) -> str:
-    assert result.exit_code == code, (result.output, result.exception)
-    lines = result.stderr.splitlines()
-    assert len(lines) == 1, result.stderr
-    return lines[0]
 
 
 # -- another process holds the write lock ---------------------------------------------------

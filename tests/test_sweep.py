@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import json
 from collections import Counter
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from email import policy
@@ -20,6 +20,7 @@ from typing import Any
 
 import pytest
 from conftest import DAYS, START, Cli, enrol, make_cohort
+from helpers import outbox as outbox_rows
 from smtp_server import Received, SmtpSink
 from sqlalchemy import func, select
 
@@ -34,12 +35,6 @@ from workflow.verify import verify_audit
 
 ADMIN = "kursus@kommune.dk"
 D1, D2, D3, D4, D5 = DAYS
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 @dataclass(frozen=True)
@@ -122,11 +117,6 @@ def step(wf: Workflow, who: str | int, trigger: str, **kw: Any) -> None:
 def set_host(wf: Workflow, who: str | int, email: str, municipality: str) -> None:
     name = "Vært " + email.split("@")[0].title()
     wf.set_host(who, name=name, email=email, role="leader", municipality=municipality)
-
-
-def outbox_rows(wf: Workflow) -> list[Any]:
-    with wf.db.reading() as conn:
-        return list(conn.execute(select(OUTBOX).order_by(OUTBOX.c.id)).all())
 
 
 def deadline_rows(wf: Workflow, participant_id: int) -> dict[tuple[str, int], Any]:

@@ -13,6 +13,7 @@ import pytest
 from alembic import command
 from click.testing import Result
 from conftest import START, Cli, enrol, make_cohort
+from helpers import ok
 from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from smtp_server import SmtpSink
@@ -49,12 +50,6 @@ PERSON = {
     "jti_link": "https://jti.example.dk/s/1",
 }
 FLAGS = {field: "--" + field.replace("_", "-") for field in PERSON}
-
-
-def ok(lps: Cli, *args: str) -> Result:
-    result = lps(*args)
-    assert result.exit_code == 0, (args, result.output, result.exception)
-    return result
 
 
 def fails(lps: Cli, *args: str, code: int = 1) -> Result:
