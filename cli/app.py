@@ -15,6 +15,24 @@ if TYPE_CHECKING:
     from workflow.settings import Settings
 
 
+# How a refusal that asks for something (states.errors.Refusal.asks) is mended on the command
+# line: the engine names what it needs, the CLI names its option.
+OPTIONS_ASKED = {
+    "goal": " (--goal TEXT)",
+    "reason": " (--reason TEXT)",
+    "to": " (--to CODE)",
+    "cohort": " (--cohort CODE)",
+    "early": "; add --early to send them now",
+    "absent": " (register_day --absent)",
+}
+
+
+def with_option(line: str, asks: str | None = None) -> str:
+    """``line`` with the command-line option that gives what it asks for, if it asks."""
+    asks = asks or getattr(line, "asks", None)
+    return f"{line}{OPTIONS_ASKED[asks]}" if asks in OPTIONS_ASKED else str(line)
+
+
 class LpsClickError(click.ClickException):
     """An engine error shown as one ``Error: ...`` line per problem, exit code 1."""
 
@@ -110,9 +128,13 @@ class App:
 
     @staticmethod
     def translate(exc: BaseException) -> click.ClickException | None:
-        """Engine errors become one clear line each; anything else is left alone."""
+        """Engine errors become one clear line each, with the option that mends a refusal
+        where the engine names what it asks for; anything else is left alone."""
         from workflow.errors import LpsError
 
         if isinstance(exc, LpsError):
-            return LpsClickError(exc.lines())
+            lines = exc.lines()
+            if len(lines) == 1 and not getattr(lines[0], "asks", None):
+                lines = [with_option(lines[0], getattr(exc, "asks", None))]
+            return LpsClickError([with_option(line) for line in lines])
         return None

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from cli.app import App
+from cli.app import App, with_option
 from cli.output import echo_json, json_option
 
 
@@ -22,7 +22,7 @@ def triggers(app: App, participant: str, as_json: bool) -> None:
                 {
                     "trigger": v.trigger,
                     "possible": v.possible,
-                    "reasons": v.reasons,
+                    "reasons": [with_option(reason) for reason in v.reasons],
                     "obligations": v.obligations,
                 }
                 for v in views
@@ -41,6 +41,6 @@ def triggers(app: App, participant: str, as_json: bool) -> None:
             continue
         click.echo(f"  blocked   {view.trigger}")
         for reason in view.reasons:
-            click.echo(f"              - {reason}")
+            click.echo(f"              - {with_option(reason)}")
         if view.obligations:
             click.echo(f"              obligations: {', '.join(view.obligations)}")

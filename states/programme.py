@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from states.errors import Refusal
 from states.facts import DayRecord, Facts, Waiver
 
 __all__ = [
@@ -48,6 +49,7 @@ __all__ = [
     "PATH_ORDER",
     "PATH_STATES",
     "REASON",
+    "REASON_REQUIRED",
     "SIXTY_DAYS",
     "SPEECH_NEW",
     "STATES",
@@ -220,6 +222,9 @@ class Guard:
     blocks: Callable[[Situation], list[str]] = field(default=lambda situation: [])
 
 
+REASON_REQUIRED = Refusal("a reason is required", asks="reason")
+
+
 def _fmt(day: date) -> str:
     return day.isoformat()
 
@@ -352,9 +357,9 @@ def waiver_refusal(name: str, facts: Facts, cohort: CohortPlan) -> str | None:
         return f"obligation {name} is already met; there is nothing to waive"
     if name == "attendance":
         if unwaived_absences(facts) <= cohort.max_absences:
-            return (
-                "obligation attendance has no absence to waive; "
-                "register the absent day first (register_day --absent)"
+            return Refusal(
+                "obligation attendance has no absence to waive; register the absent day first",
+                asks="absent",
             )
         return None
     if name in facts.waivers:
@@ -381,7 +386,7 @@ def _at_least_one_goal(sit: Situation, args: StepArgs) -> str | None:
     if args.automatic:
         return None
     if not args.goals:
-        return "at least one learning goal is required (--goal TEXT)"
+        return Refusal("at least one learning goal is required", asks="goal")
     if any(not goal.strip() for goal in args.goals):
         return "a learning goal cannot be empty"
     return None
@@ -400,9 +405,9 @@ def _not_recorded(attribute: str, label: str) -> GuardCheck:
 def _jti_send_window(sit: Situation, args: StepArgs) -> str | None:
     opens = sit.cohort.day(1) - timedelta(days=14)
     if sit.today < opens and not args.early:
-        return (
-            f"the JTI and articles go out from {_fmt(opens)} (14 days before day 1); "
-            "add --early to send them now"
+        return Refusal(
+            f"the JTI and articles go out from {_fmt(opens)} (14 days before day 1)",
+            asks="early",
         )
     return None
 
@@ -435,7 +440,7 @@ def _day_has_come(sit: Situation, args: StepArgs) -> str | None:
 
 def _reason_if_absent(sit: Situation, args: StepArgs) -> str | None:
     if args.absent and not (args.reason and args.reason.strip()):
-        return "an absent day needs a reason (--reason TEXT)"
+        return Refusal("an absent day needs a reason", asks="reason")
     return None
 
 
@@ -504,7 +509,7 @@ def _sixty_days_after_certification(sit: Situation, args: StepArgs) -> str | Non
 
 def _reason_required(sit: Situation, args: StepArgs) -> str | None:
     if not (args.reason and args.reason.strip()):
-        return "a reason is required (--reason TEXT)"
+        return REASON_REQUIRED
     return None
 
 
@@ -518,7 +523,7 @@ def _before_day_one(sit: Situation, args: StepArgs) -> str | None:
 def _later_cohort(sit: Situation, args: StepArgs) -> str | None:
     target = args.target
     if target is None:
-        return "name the later cohort to move to (--to CODE)"
+        return Refusal("name the later cohort to move to", asks="to")
     if target.code == sit.cohort.code or target.day(1) <= sit.cohort.day(1):
         return (
             f"cohort {target.code} starts {_fmt(target.day(1))}, "

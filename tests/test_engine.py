@@ -256,10 +256,7 @@ def test_invite_jti_before_the_window_needs_early(
     wf: Workflow, clock: FixedClock, pid: int
 ) -> None:
     reasons = refused(lambda: go(wf, pid, "invite_jti")).reasons
-    assert reasons == [
-        "the JTI and articles go out from 2027-02-15 (14 days before day 1); "
-        "add --early to send them now"
-    ]
+    assert reasons == ["the JTI and articles go out from 2027-02-15 (14 days before day 1)"]
     step = go(wf, pid, "invite_jti", early=True)
     assert step.participant.state == "jti_invited"
     assert step.entries[0].data == {"early": True, "notified": ["jti_invitation"]}
@@ -378,7 +375,7 @@ def test_absent_day_then_waived_attendance_certifies_after_the_speech(
     drive(wf, clock, pid, "day_1")
     on(clock, D2)
     assert refused(lambda: go(wf, pid, "register_day", absent=True)).reasons == [
-        "an absent day needs a reason (--reason TEXT)"
+        "an absent day needs a reason"
     ]
     step = go(wf, pid, "register_day", absent=True, reason="Syg")
     assert step.participant.state == "day_2"
@@ -419,8 +416,7 @@ def test_an_absence_after_the_waiver_opens_attendance_again(
     go(wf, pid, "register_day", absent=True, reason="Syg")
     wf.waive(pid, "attendance", "Syg")
     assert refused(lambda: wf.waive(pid, "attendance", "igen")).reasons == [
-        "obligation attendance has no absence to waive; register the absent day first "
-        "(register_day --absent)"
+        "obligation attendance has no absence to waive; register the absent day first"
     ]
     on(clock, D3)
     go(wf, pid, "register_day", absent=True, reason="Barn syg")
@@ -452,8 +448,7 @@ def test_absences_within_the_cohort_allowance_need_no_waiver(
     on(clock, D2)
     go(wf, pid, "register_day", absent=True, reason="Syg")
     assert refused(lambda: wf.waive(pid, "attendance", "x")).reasons == [
-        "obligation attendance has no absence to waive; register the absent day first "
-        "(register_day --absent)"
+        "obligation attendance has no absence to waive; register the absent day first"
     ]
     on(clock, D3)
     go(wf, pid, "register_day")
@@ -493,9 +488,7 @@ def test_absent_on_day_five_no_speech_and_certified_once_both_are_waived(
 
 def test_waiver_refusals(wf: Workflow, clock: FixedClock, pid: int) -> None:
     before = snapshot(wf, pid)
-    assert refused(lambda: wf.waive(pid, "jti", "  ")).reasons == [
-        "a reason is required (--reason TEXT)"
-    ]
+    assert refused(lambda: wf.waive(pid, "jti", "  ")).reasons == ["a reason is required"]
     assert refused(lambda: wf.waive(pid, "homework", "x")).reasons == [
         "unknown obligation 'homework'; choose one of: manager_conversation, jti, "
         "career_visit, attendance, speech"
@@ -544,7 +537,7 @@ def test_withdraw_needs_a_reason(wf: Workflow, pid: int) -> None:
     before = snapshot(wf, pid)
     for reason in (None, "", "   "):
         assert refused(lambda r=reason: go(wf, pid, "withdraw", reason=r)).reasons == [
-            "a reason is required (--reason TEXT)"
+            "a reason is required"
         ]
     assert snapshot(wf, pid) == before
 
@@ -644,8 +637,8 @@ def test_defer_refusals(wf: Workflow, clock: FixedClock, pid: int) -> None:
     make_cohort(wf, "H2", days=LATER_DAYS)
     before = snapshot(wf, pid)
     assert refused(lambda: go(wf, pid, "defer")).reasons == [
-        "a reason is required (--reason TEXT)",
-        "name the later cohort to move to (--to CODE)",
+        "a reason is required",
+        "name the later cohort to move to",
     ]
     assert refused(lambda: go(wf, pid, "defer", reason="x", to="H0")).reasons == [
         "cohort H0 starts 2027-02-22, not after cohort H1 (2027-03-01)"

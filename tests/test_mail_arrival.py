@@ -4,7 +4,6 @@ mail programs, and refused permanently only once."""
 from __future__ import annotations
 
 import re
-from collections.abc import Iterator
 from datetime import datetime, timedelta
 from email import policy
 from email.message import EmailMessage
@@ -12,7 +11,6 @@ from email.parser import BytesParser
 from email.utils import parsedate_to_datetime
 from pathlib import Path
 
-import pytest
 from conftest import START, Cli, enrol, make_cohort
 from smtp_server import SmtpSink
 from sqlalchemy import select
@@ -21,12 +19,6 @@ from notifications.delivery import SmtpChannel, message_id_for
 from workflow.clock import FixedClock
 from workflow.engine import Workflow
 from workflow.records import OUTBOX
-
-
-@pytest.fixture
-def sink() -> Iterator[SmtpSink]:
-    with SmtpSink() as server:
-        yield server
 
 
 def test_a_delivered_message_is_automatic_and_its_message_id_is_the_senders_domain(

@@ -120,7 +120,7 @@ GUARD_CASES = [
         "at_least_one_goal",
         sit(),
         StepArgs(),
-        "at least one learning goal is required (--goal TEXT)",
+        "at least one learning goal is required",
     ),
     refuse(
         "at_least_one_goal",
@@ -155,8 +155,7 @@ GUARD_CASES = [
         "jti_send_window",
         sit(now=at(date(2027, 2, 14), 23, 59)),
         StepArgs(),
-        "the JTI and articles go out from 2027-02-15 (14 days before day 1); "
-        "add --early to send them now",
+        "the JTI and articles go out from 2027-02-15 (14 days before day 1)",
     ),
     allow("jti_send_window", sit(now=at(date(2027, 2, 15), 0, 0)), StepArgs(), "from-d1-14"),
     allow("jti_send_window", sit(), StepArgs(early=True), "early"),
@@ -213,13 +212,13 @@ GUARD_CASES = [
         "reason_for_absence",
         sit("jti_completed", today=D1),
         StepArgs(absent=True),
-        "an absent day needs a reason (--reason TEXT)",
+        "an absent day needs a reason",
     ),
     refuse(
         "reason_for_absence",
         sit("jti_completed", today=D1),
         StepArgs(absent=True, reason="   "),
-        "an absent day needs a reason (--reason TEXT)",
+        "an absent day needs a reason",
     ),
     allow("reason_for_absence", sit(today=D1), StepArgs(absent=True, reason="syg")),
     allow("reason_for_absence", sit(today=D1), StepArgs(), "attended"),
@@ -358,10 +357,8 @@ GUARD_CASES = [
         sit("certified", Facts(certified=D5), now=at(D5 + timedelta(days=60), 0, 0)),
         StepArgs(),
     ),
-    refuse("reason_required", sit(), StepArgs(), "a reason is required (--reason TEXT)"),
-    refuse(
-        "reason_required", sit(), StepArgs(reason=" \t"), "a reason is required (--reason TEXT)"
-    ),
+    refuse("reason_required", sit(), StepArgs(), "a reason is required"),
+    refuse("reason_required", sit(), StepArgs(reason=" \t"), "a reason is required"),
     allow("reason_required", sit(), StepArgs(reason="flytter")),
     refuse(
         "before_day_one",
@@ -374,7 +371,7 @@ GUARD_CASES = [
         "later_cohort",
         sit(),
         StepArgs(reason="x"),
-        "name the later cohort to move to (--to CODE)",
+        "name the later cohort to move to",
     ),
     refuse(
         "later_cohort",
@@ -507,7 +504,7 @@ def test_transition_passes_when_every_rule_holds(transition: Any, source: str) -
 def test_a_refusal_names_every_broken_rule_in_order() -> None:
     situation = sit("jti_completed", today=D1)
     assert refusals("defer", situation, StepArgs(target=EARLIER)) == [
-        "a reason is required (--reason TEXT)",
+        "a reason is required",
         "a deferral must come before teaching day 1 (2027-03-01)",
         "cohort H0 starts 2027-02-22, not after cohort H1 (2027-03-01)",
     ]
@@ -858,22 +855,19 @@ def test_unwaived_absences() -> None:
             "attendance",
             Facts(days=days(True, True)),
             0,
-            "obligation attendance has no absence to waive; register the absent day first "
-            "(register_day --absent)",
+            "obligation attendance has no absence to waive; register the absent day first",
         ),
         (
             "attendance",
             Facts(days=days(True, False)),
             1,
-            "obligation attendance has no absence to waive; register the absent day first "
-            "(register_day --absent)",
+            "obligation attendance has no absence to waive; register the absent day first",
         ),
         (
             "attendance",
             _waived_attendance(days(True, False, True), 1),
             0,
-            "obligation attendance has no absence to waive; register the absent day first "
-            "(register_day --absent)",
+            "obligation attendance has no absence to waive; register the absent day first",
         ),
         (
             "career_visit",

@@ -18,6 +18,7 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "StepRequest",
         "StepResult",
         "TriggerView",
+        "TriggersView",
         "Workflow",
     ),
     "workflow.kernel": (
@@ -138,6 +139,7 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "PATH_STATES",
         "PassThrough",
         "REASON",
+        "REASON_REQUIRED",
         "SIXTY_DAYS",
         "SPEECH_NEW",
         "STATES",

@@ -14,11 +14,13 @@ from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import func, select, update
 
+from states.errors import Refusal
 from states.facts import Host
 from states.programme import (
     FINAL_STATES,
     LOCAL_TZ,
     ONE_AT_A_TIME,
+    REASON_REQUIRED,
     STATE_NAMES,
     TRIGGERS,
     CohortPlan,
@@ -552,7 +554,7 @@ class Workflow:
         now = self.now()
         wanted = list(dict.fromkeys(code.strip() for code in codes))
         if not wanted:
-            raise InvalidInput("name at least one cohort (--cohort CODE)")
+            raise InvalidInput(Refusal("name at least one cohort", asks="cohort"))
         excluded = {
             validation.lookup_email(ref) if "@" in ref else ref.lstrip("#").lower()
             for ref in (str(given).strip() for given in except_refs)
@@ -630,9 +632,9 @@ class Workflow:
         validation.REASON.clean(reason)
 
         def change(step: Step) -> list[str]:
-            problems = []
+            problems: list[str] = []
             if not reason or not reason.strip():
-                problems.append("a reason is required (--reason TEXT)")
+                problems.append(REASON_REQUIRED)
             if step.finished:
                 problems.append(f"the participant is {step.state}; the path has ended")
             refusal = waiver_refusal(name, step.facts, step.cohort.plan)

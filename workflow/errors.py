@@ -5,7 +5,7 @@ Delivery and wire-format errors (:mod:`notifications.errors`) hang from the same
 
 from __future__ import annotations
 
-from states.errors import LpsError
+from states.errors import LpsError, Refusal
 
 __all__ = [
     "BulkRefused",
@@ -29,6 +29,7 @@ class InvalidInput(LpsError, ValueError):
 
     def __init__(self, message: str, *, line: int | None = None, column: str | None = None):
         self.message = message
+        self.asks = getattr(message, "asks", None)
         self.line = line
         self.column = column
         super().__init__(self.describe())
@@ -99,5 +100,9 @@ class BulkRefused(LpsError):
         super().__init__(f"{len(refusals)} participant(s) refused, {done} advanced")
 
     def lines(self) -> list[str]:
-        out = [f"{who}: {reason}" for who, reasons in self.refusals.items() for reason in reasons]
+        out = [
+            Refusal(f"{who}: {reason}", getattr(reason, "asks", None))
+            for who, reasons in self.refusals.items()
+            for reason in reasons
+        ]
         return [*out, str(self)]

@@ -22,7 +22,7 @@ from sqlalchemy import bindparam, or_, select, update
 from sqlalchemy.engine import Connection
 
 from states.facts import DayRecord, Facts, Waiver
-from states.programme import FINAL_STATES, LOCAL_TZ, STATE_BY_NAME
+from states.programme import FINAL_STATES, LOCAL_TZ, REASON_REQUIRED, STATE_BY_NAME
 from workflow.errors import BulkRefused, GuardFailed, LpsError
 from workflow.kernel import Runtime, write
 from workflow.queries import find_participant, next_due
@@ -240,9 +240,9 @@ class Erasure:
 
 def erase_refusals(row: ParticipantRow, reason: str | None) -> list[str]:
     """Why a participant cannot be erased now; empty when they can."""
-    problems = []
+    problems: list[str] = []
     if not reason or not reason.strip():
-        problems.append("a reason is required (--reason TEXT)")
+        problems.append(REASON_REQUIRED)
     if row.erased_at is not None:
         when = row.erased_at.astimezone(LOCAL_TZ).date().isoformat()
         problems.append(f"participant #{row.id} was already erased on {when}")
