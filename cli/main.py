@@ -17,54 +17,32 @@ import click
 
 from cli.app import App, LpsClickError
 
-# name -> (module, attribute, one-line help). The help is the first paragraph of the
-# command's docstring, copied here so that listing the commands does not import them
-# (tests/test_cli_shape.py keeps the two the same).
+# name -> (module, attribute, one-line help). The help lives here so that listing the
+# commands does not import them; it is each command's short help too (see get_command), so
+# it is written only here.
 COMMANDS: dict[str, tuple[str, str, str]] = {
-    "init": (
-        "cli.init",
-        "init",
-        "Create the database (and the folders of a SQLite file's path), or upgrade its "
-        "schema; safe to run again.",
-    ),
-    "demo": (
-        "cli.demo",
-        "demo",
-        "Create a demo cohort and walk it through the programme, ending today.",
-    ),
+    "init": ("cli.init", "init", "Create or upgrade the database schema (safe to run again)."),
+    "demo": ("cli.demo", "demo", "Walk a demo cohort through the whole programme."),
     "cohort": ("cli.cohort", "cohort", "Create, list, show, update and reschedule cohorts."),
     "participant": (
         "cli.participant",
         "participant",
-        "Enrol, list, show, import, export and erase participants.",
+        "Enrol, list, show, import, export, erase.",
     ),
     "host": ("cli.host", "host", "Register the host of a participant's career visit."),
-    "advance": (
-        "cli.advance",
-        "advance",
-        "Fire TRIGGER for PARTICIPANT (id or email), or for a whole cohort with --cohort.",
-    ),
-    "waive": (
-        "cli.waive",
-        "waive",
-        "Waive OBLIGATION for PARTICIPANT: manager_conversation, jti, career_visit, "
-        "attendance or speech.",
-    ),
+    "advance": ("cli.advance", "advance", "Fire a trigger for a participant or a whole cohort."),
+    "waive": ("cli.waive", "waive", "Waive an obligation, with a reason."),
     "triggers": (
         "cli.triggers",
         "triggers",
-        "Every trigger for PARTICIPANT: possible now, or the rules and obligations in the way.",
+        "Which triggers are possible now, and why not.",
     ),
-    "history": ("cli.history", "history", "PARTICIPANT's audit trail, oldest first."),
-    "diagram": (
-        "cli.diagram",
-        "diagram",
-        "Print the programme's state machine as Mermaid, Graphviz DOT or an SVG picture.",
-    ),
+    "history": ("cli.history", "history", "A participant's audit trail."),
+    "diagram": ("cli.diagram", "diagram", "Draw the programme as a state diagram."),
     "remind": (
         "cli.remind",
         "remind",
-        "Run the deadline sweep once: timed triggers, reminders, digest, then delivery.",
+        "Run the reminder sweep once (for cron).",
     ),
     "scheduler": ("cli.scheduler", "scheduler", "Run the sweep on a schedule in the foreground."),
     "outbox": ("cli.outbox", "outbox", "List and retry outgoing messages."),
@@ -73,22 +51,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calendar": (
         "cli.calendar",
         "calendar",
-        "Cohort CODE's teaching days as an iCalendar (.ics) file.",
+        "Calendar (.ics) of teaching days and deadlines.",
     ),
     "report": (
         "cli.report",
         "report",
-        "Cohort CODE: every participant against the path, a summary per state, the diagram.",
+        "A cohort at a glance, as HTML or CSV.",
     ),
     "certificate": (
         "cli.certificate",
         "certificate",
-        "Write a participant's certificate (kursusbevis) as PDF, or verify a certificate's code.",
+        "Write or verify a certificate (kursusbevis) as PDF.",
     ),
     "purge": (
         "cli.purge",
         "purge",
-        "Pseudonymise participants whose path ended before a date (retention).",
+        "Pseudonymise participants whose path ended long ago.",
     ),
 }
 
@@ -107,6 +85,7 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy:
             module_name, attribute, _ = self.lazy[cmd_name]
             command: click.Command = getattr(importlib.import_module(module_name), attribute)
+            command.short_help = self.lazy[cmd_name][2]
             return command
         return super().get_command(ctx, cmd_name)
 
