@@ -17,9 +17,9 @@ import click
 
 from cli.app import App, LpsClickError
 
-# name -> (module, attribute, one-line help). The help is the first paragraph of the
-# command's docstring, copied here so that listing the commands does not import them
-# (tests/test_cli_shape.py keeps the two the same).
+# name -> (module, attribute, one-line help). The help lives here so that listing the
+# commands does not import them; it is each command's short help too (see get_command), so
+# it is written only here.
 COMMANDS: dict[str, tuple[str, str, str]] = {
     "init": (
         "cli.init",
@@ -35,7 +35,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "participant": (
         "cli.participant",
         "participant",
-        "Enrol, list, show, import, export and erase participants.",
+        "Enrol, list, show, import, export, erase.",
     ),
     "host": ("cli.host", "host", "Register the host of a participant's career visit."),
     "advance": (
@@ -81,7 +81,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     "calendar": (
         "cli.calendar",
         "calendar",
-        "Cohort CODE's teaching days as an iCalendar (.ics) file.",
+        "Calendar (.ics) of teaching days and deadlines.",
     ),
     "report": (
         "cli.report",
@@ -115,6 +115,7 @@ class LazyGroup(click.Group):
         if cmd_name in self.lazy:
             module_name, attribute, _ = self.lazy[cmd_name]
             command: click.Command = getattr(importlib.import_module(module_name), attribute)
+            command.short_help = self.lazy[cmd_name][2]
             return command
         return super().get_command(ctx, cmd_name)
 

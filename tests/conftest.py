@@ -153,3 +153,9 @@ def sink() -> Iterator[SmtpSink]:
     """A real SMTP server on loopback that keeps what it receives."""
     with SmtpSink() as server:
         yield server
+
+
+@pytest.fixture
+def pid(wf: Workflow) -> int:
+    make_cohort(wf)
+    return enrol(wf)
