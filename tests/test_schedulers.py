@@ -151,6 +151,17 @@ def received_ids(sink: SmtpSink) -> Counter[str]:
     return Counter(str(message["Message-ID"]) for message in sink.messages)
 
 
+def finished_a_sweep(box: Schedulers, proc: subprocess.Popen[bytes]) -> None:
+    """Wait until ``proc`` has logged a whole sweep: one started while another scheduler was
+    draining the outbox may still be in its first when the outbox is empty, and a SIGTERM then
+    would stop it before it could say so."""
+    wait_until(
+        lambda: "sweep: " in box.log(proc),
+        timeout=TIMEOUT,
+        what=f"scheduler {proc.pid} to finish a sweep",
+    )
+
+
 def assert_clean_log(text: str) -> None:
     assert "Traceback" not in text, text
     assert "sweep: " in text, text
@@ -214,6 +225,7 @@ def test_three_schedulers_and_a_killed_one_deliver_everything_once(
     )
     survivors = [proc for proc in first if proc is not victim]
     for proc in survivors:
+        finished_a_sweep(box, proc)
         assert box.stop(proc) == 0
         assert_clean_log(box.log(proc))
     stranded = outbox_counts(database, SWEEP_AT)["pending"]
@@ -227,6 +239,7 @@ def test_three_schedulers_and_a_killed_one_deliver_everything_once(
         what="the outbox to empty after the lease",
     )
     for proc in later:
+        finished_a_sweep(box, proc)
         assert box.stop(proc) == 0
         assert_clean_log(box.log(proc))
 
