@@ -70,7 +70,7 @@ def status(app: App, limit: int, as_json: bool) -> None:
     )
     waiting = report.oldest_due
     if waiting is None:
-        click.echo("Deadlines: none due waits for a sweep.")
+        click.echo("Deadlines: none is due and waiting for a sweep.")
     else:
         click.echo(
             f"Deadlines: {report.deadlines_due} due wait for a sweep, the oldest "

@@ -99,7 +99,7 @@ def test_each_sweep_leaves_a_heartbeat_row_and_lps_status_shows_them(
     assert lines[3].split()[3:] == ["1", "1", "0", "4", "0", "0"]
     assert lines[4:] == [
         "Outbox: 0 queued (0 due now); 0 failed.",
-        "Deadlines: none due waits for a sweep.",
+        "Deadlines: none is due and waiting for a sweep.",
     ]
 
 
