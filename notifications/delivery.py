@@ -585,8 +585,8 @@ class EmlChannel:
     instead of adding one.  Files are written whole to a temporary name and renamed,
     so readers never see half a message and a full disk is an error, not a cut-off
     file.  They are made durable together by :meth:`flush` (and :meth:`close`): one
-    sync for a batch instead of one ``fsync`` a file.  The directory is created on the
-    first send.
+    sync for a batch instead of one ``fsync`` a file.  The directory is created when a
+    send finds it missing.
     """
 
     def __init__(self, directory: Path) -> None:
@@ -594,7 +594,6 @@ class EmlChannel:
         self.replaces_on_resend = True
         self.directory = Path(directory)
         self._unsynced: list[Path] = []
-        self._made_directory = False
 
     def path_for(self, message: Composed | Message) -> Path:
         """Return the file ``message`` is (or would be) written to.
@@ -624,10 +623,12 @@ class EmlChannel:
         except ValueError as exc:
             raise DeliveryError(f"cannot name the .eml file: {exc}", transient=False) from exc
         try:
-            if not self._made_directory:
+            try:
+                write_file(path, mail.data, fsync=False)
+            except FileNotFoundError:
+                # Made on the first send, and again if it was removed while a scheduler ran.
                 self.directory.mkdir(parents=True, exist_ok=True)
-                self._made_directory = True
-            write_file(path, mail.data, fsync=False)
+                write_file(path, mail.data, fsync=False)
         except OSError as exc:
             raise DeliveryError(
                 f"cannot write {path}: {exc.strerror or exc}",

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import shutil
 import re
 import ssl
 import subprocess
@@ -441,6 +442,17 @@ def test_eml_channel_keeps_rule_names_file_safe(tmp_path: Path) -> None:
     channel.send(message)
     [path] = tmp_path.iterdir()
     assert path.name == eml_name("p_mindelse_2", "42:welcome:manager:0")
+
+
+def test_eml_channel_makes_its_folder_again_when_it_was_removed(tmp_path: Path) -> None:
+    directory = tmp_path / "outbox"
+    channel = EmlChannel(directory)
+    channel.send(make_message())
+    shutil.rmtree(directory)
+    channel.send(make_message("42:welcome:manager:1"))
+    assert [path.name for path in directory.iterdir()] == [
+        eml_name("welcome", "42:welcome:manager:1")
+    ]
 
 
 def test_eml_channel_unwritable_directory_is_a_delivery_error(tmp_path: Path) -> None:

@@ -178,12 +178,10 @@ def _in_process(url: str, path: Path, rows: int) -> tuple[float, float]:
     from workflow.clock import FixedClock
     from workflow.db import Database
     from workflow.engine import Workflow
-    from workflow.importer import import_participants
-
     database = Database(url)
     database.check_schema()
     workflow = Workflow(database, clock=FixedClock(local(NOW_LOCAL)), actor="bench")
-    seconds, cpu, result = cpu_timed(lambda: import_participants(workflow, "K1", path))
+    seconds, cpu, result = cpu_timed(lambda: workflow.import_participants("K1", path))
     database.dispose()
     if result.count != rows:
         raise AssertionError(f"imported {result.count}, expected {rows}")
