@@ -18,6 +18,8 @@ from pathlib import Path
 __all__ = ["temporary_name", "write_all", "write_file"]
 
 _DESCRIPTOR = re.compile(r"/(?:dev/std(out|err)|dev/fd/(\d+)|proc/self/fd/(\d+))")
+# A memory-backed file system like any other folder, where mail may go.
+_SHARED_MEMORY = "/dev/shm/"
 
 
 def write_all(descriptor: int, data: bytes) -> None:
@@ -46,9 +48,10 @@ def write_file(target: Path | str, data: bytes, *, fsync: bool = True) -> None:
     The data is written to a temporary file in the same folder (kept with the mode of the file
     it replaces), optionally ``fsync``-ed with its folder, and renamed over ``target``; on any
     failure the temporary file is removed. A symbolic link is followed, so the link stays. A
-    target that is not a regular file (``/dev/full``, a pipe) or is under ``/dev`` or
-    ``/proc`` is written to directly, as a device node must never be replaced by a file;
-    ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N`` are written to that descriptor.
+    target that is not a regular file (``/dev/full``, a pipe) or is under ``/dev`` or ``/proc``
+    (but not in the shared-memory file system ``/dev/shm``) is written to directly, as a device
+    node must never be replaced by a file; ``/dev/stdout``, ``/dev/stderr`` and ``/dev/fd/N``
+    are written to that descriptor.
     """
     path = Path(target)
     absolute = os.path.abspath(path)
@@ -59,7 +62,7 @@ def write_file(target: Path | str, data: bytes, *, fsync: bool = True) -> None:
         number = alias.group(2) or alias.group(3)
         write_all(int(number) if number else 1 if alias.group(1) == "out" else 2, data)
         return
-    if absolute.startswith(("/dev/", "/proc/")):
+    if absolute.startswith(("/dev/", "/proc/")) and not absolute.startswith(_SHARED_MEMORY):
         _write_through(path, data)
         return
     try:

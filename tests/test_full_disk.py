@@ -9,9 +9,11 @@ from __future__ import annotations
 import errno
 import hashlib
 import os
+import shutil
 import stat
 import subprocess
 import sys
+import tempfile
 import textwrap
 from collections.abc import Iterator
 from datetime import timedelta
@@ -83,6 +85,16 @@ def test_a_full_device_refuses_the_write_and_stays_a_device() -> None:
         write_file(Path("/dev/full"), b"x" * 10_000)
     assert caught.value.errno == errno.ENOSPC
     assert stat.S_ISCHR(os.stat("/dev/full").st_mode)
+
+
+@pytest.mark.skipif(not os.access("/dev/shm", os.W_OK), reason="no writable /dev/shm here")
+def test_a_file_in_shared_memory_is_written_like_any_other() -> None:
+    folder = Path(tempfile.mkdtemp(dir="/dev/shm"))
+    try:
+        write_file(folder / "reminder.eml", b"Subject: x\r\n\r\nbody\r\n")
+        assert (folder / "reminder.eml").read_bytes() == b"Subject: x\r\n\r\nbody\r\n"
+    finally:
+        shutil.rmtree(folder)
 
 
 def test_a_file_that_does_not_fit_leaves_the_old_one_and_no_temporary(small_disk: Path) -> None:
