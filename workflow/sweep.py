@@ -76,6 +76,10 @@ SCHEDULER_ACTOR = "scheduler"
 PENDING: ColumnElement[str] = literal_column("'pending'")
 MAX_ATTEMPTS = 5
 CLAIM_LEASE = timedelta(minutes=5)
+# Rows claimed at a time: a message-by-message channel renews each row's lease as it goes; a
+# file batch is written, synced and recorded together, a few seconds' work well inside a lease.
+SEND_BATCH = 200
+FILE_BATCH = 1000
 # A send waits up to the channel's timeout for each of the server's replies, about ten on a
 # fresh connection (greeting, EHLO, STARTTLS, AUTH, MAIL, RCPT, DATA, the content's): the
 # lease is at least that long, so a send cannot outlast it (a server dripping its replies
@@ -453,7 +457,7 @@ def deliver(
     channel: Channel,
     report: SweepReport | None = None,
     *,
-    batch_size: int = 200,
+    batch_size: int | None = None,
     progress: Progress | None = None,
     lease: timedelta = CLAIM_LEASE,
     lease_clock: Clock | None = None,
@@ -468,7 +472,8 @@ def deliver(
     sends only what it holds; each message is recorded as it goes, so a crash repeats at
     most the one in flight. A channel whose resend replaces the first copy (``.eml``
     files) writes a batch under the claim just taken and records it in one transaction
-    after one flush.
+    after one flush. ``batch_size`` defaults to :data:`SEND_BATCH` rows a claim, or
+    :data:`FILE_BATCH` for such a channel, where each batch costs a sync and two commits.
 
     Leases are measured by ``lease_clock`` (see :func:`runtime.clock.lease_clock_for`,
     the default), not by the engine's clock, which a replay may hold still; the lease is
@@ -489,6 +494,7 @@ def deliver(
         lease = max(lease, REPLIES_PER_SEND * timedelta(seconds=timeout))
     now = runtime.now()
     by_batch = getattr(channel, "replaces_on_resend", False)
+    batch_size = batch_size or (FILE_BATCH if by_batch else SEND_BATCH)
     in_a_row = 0
     while report.delivery_stopped is None:
         token = secrets.token_hex(16)
