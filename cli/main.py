@@ -82,6 +82,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Verify the audit trail; sign checkpoints of it.",
     ),
     "groups": ("cli.groups", "groups", "Form and show a cohort's network groups."),
+    "access": (
+        "cli.access",
+        "access",
+        "Grant, revoke and list what database roles may do (PostgreSQL).",
+    ),
     "calendar": (
         "cli.calendar",
         "calendar",

@@ -93,6 +93,7 @@ from workflow.views import (
 
 if TYPE_CHECKING:
     from notifications.delivery import Channel
+    from workflow.access import Grant
     from workflow.certificate import IssuedCertificate
     from workflow.checkpoints import Checkpoint
     from workflow.groups import Grouping
@@ -902,6 +903,27 @@ class Workflow:
         from workflow.checkpoints import take_checkpoint
 
         return take_checkpoint(self.db, self.clock)
+
+    # -- access (PostgreSQL) -------------------------------------------------------------------
+
+    def grant_access(self, access: str, role: str, municipalities: tuple[str, ...] = ()) -> Grant:
+        """Give database ``role`` ``access`` (admin, municipality, auditor, scheduler, serve),
+        creating it WITH LOGIN when missing; see :mod:`workflow.access`."""
+        from workflow.access import grant
+
+        return grant(self.db, access, role, municipalities)
+
+    def revoke_access(self, access: str, role: str) -> Grant:
+        """Take ``access`` from database ``role``."""
+        from workflow.access import revoke
+
+        return revoke(self.db, access, role)
+
+    def access_list(self) -> list[Grant]:
+        """Every database role's access."""
+        from workflow.access import list_access
+
+        return list_access(self.db)
 
     # -- imports, exports, erasure ------------------------------------------------------------
 

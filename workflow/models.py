@@ -32,9 +32,11 @@ __all__ = [
     "COHORTS",
     "DEADLINES",
     "DIGEST_CHECKS",
+    "MEMBERSHIPS",
     "NAMING",
     "OUTBOX",
     "PARTICIPANTS",
+    "PARTICIPANT_DATA",
     "SCHEMA_REVISION",
     "SWEEPS",
     "JsonDoc",
@@ -277,6 +279,20 @@ SWEEPS = Table(
     Column("error", Text),
     Index("ix_sweeps_started_at", "started_at"),
 )
+
+# Who may do what on PostgreSQL: one row per database role and access (admin, municipality
+# with one row per municipality, auditor, scheduler, serve). Row-level security reads it with
+# the authenticated role (session_user), never with anything the client can set.
+MEMBERSHIPS = Table(
+    "memberships",
+    metadata,
+    Column("role_name", String(63), primary_key=True),
+    Column("access", String(20), primary_key=True),
+    Column("municipality", String(100), primary_key=True, default=""),
+)
+
+# The tables that hold participants' data: row-level security is forced on each.
+PARTICIPANT_DATA = ("participants", "audit_entries", "deadlines", "outbox")
 
 _PARTIAL_INDEXES: list[Index] = []
 

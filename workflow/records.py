@@ -432,11 +432,8 @@ def _sealing(conn: Connection) -> tuple[str, str | None]:
     PostgreSQL the role is ``session_user``, which the database stamps on each entry itself;
     on SQLite, which authenticates nobody, the operating-system user."""
     if conn.dialect.name == "postgresql":
-        role = conn.info.get("lps_session_user")
-        if role is None:
-            role = conn.info["lps_session_user"] = conn.exec_driver_sql(
-                "SELECT session_user"
-            ).scalar_one()
+        # Asked each time: a pooled connection may since have become another role's.
+        role = conn.exec_driver_sql("SELECT session_user").scalar_one()
     else:
         role = _os_user()
     return str(role), conn.get_execution_options().get("lps_audit_key")

@@ -1,4 +1,5 @@
-"""audit entries sealed with a key, the facts and the database role; signed checkpoints
+"""audit entries sealed with a key, the facts and the database role; signed checkpoints;
+memberships and row-level security on PostgreSQL
 
 Revision ID: 0006
 Revises: 0005
@@ -26,7 +27,54 @@ BEGIN SELECT RAISE(ABORT, 'the actor must be one line of at most 100 characters'
 """
 
 
+# Whether the authenticated role may see a participant of municipality m. SECURITY DEFINER so
+# that nobody needs to read the memberships themselves; session_user is the same inside it.
+_SEES = """
+CREATE FUNCTION lps_sees(m text) RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = {schema} AS $$
+  SELECT EXISTS (
+    SELECT 1 FROM memberships
+    WHERE role_name = session_user AND (access <> 'municipality' OR municipality = m)
+  )
+$$
+"""
+_SEES_ALL = """
+CREATE FUNCTION lps_sees_all() RETURNS boolean LANGUAGE sql STABLE SECURITY DEFINER
+SET search_path = {schema} AS $$
+  SELECT EXISTS (
+    SELECT 1 FROM memberships WHERE role_name = session_user AND access <> 'municipality'
+  )
+$$
+"""
+_POLICIES = {
+    "participants": "lps_sees(municipality)",
+    "audit_entries": "participant_id IN (SELECT id FROM participants)",
+    "deadlines": "participant_id IN (SELECT id FROM participants)",
+    "outbox": "participant_id IN (SELECT id FROM participants) "
+    "OR (participant_id IS NULL AND lps_sees_all())",
+}
+
+
+def _row_level_security() -> None:
+    schema = op.get_bind().exec_driver_sql("SELECT quote_ident(current_schema())").scalar_one()
+    op.execute(_SEES.format(schema=schema))
+    op.execute(_SEES_ALL.format(schema=schema))
+    for name in ("lps_sees(text)", "lps_sees_all()"):
+        op.execute(f"REVOKE ALL ON FUNCTION {name} FROM PUBLIC")
+    for table, rule in _POLICIES.items():
+        op.execute(f"ALTER TABLE {table} ENABLE ROW LEVEL SECURITY")
+        op.execute(f"ALTER TABLE {table} FORCE ROW LEVEL SECURITY")
+        op.execute(f"CREATE POLICY lps_scope ON {table} USING ({rule}) WITH CHECK ({rule})")
+
+
 def upgrade() -> None:
+    op.create_table(
+        "memberships",
+        sa.Column("role_name", sa.String(length=63), nullable=False),
+        sa.Column("access", sa.String(length=20), nullable=False),
+        sa.Column("municipality", sa.String(length=100), nullable=False),
+        sa.PrimaryKeyConstraint("role_name", "access", "municipality", name=op.f("pk_memberships")),
+    )
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.add_column(sa.Column("role", sa.String(length=100), nullable=True))
         batch_op.add_column(sa.Column("facts_digest", sa.String(length=64), nullable=True))
@@ -58,6 +106,7 @@ def upgrade() -> None:
             "CREATE TRIGGER audit_entries_role BEFORE INSERT OR UPDATE OF role "
             "ON audit_entries FOR EACH ROW EXECUTE FUNCTION lps_stamp_role()"
         )
+        _row_level_security()
     else:
         for kind in ("INSERT", "UPDATE"):
             op.execute(_SQLITE_ACTOR_GUARD.format(op=kind))
@@ -65,6 +114,12 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
+        for table in _POLICIES:
+            op.execute(f"DROP POLICY lps_scope ON {table}")
+            op.execute(f"ALTER TABLE {table} NO FORCE ROW LEVEL SECURITY")
+            op.execute(f"ALTER TABLE {table} DISABLE ROW LEVEL SECURITY")
+        op.execute("DROP FUNCTION lps_sees(text)")
+        op.execute("DROP FUNCTION lps_sees_all()")
         op.execute("DROP TRIGGER audit_entries_role ON audit_entries")
         op.execute("DROP FUNCTION lps_stamp_role()")
         op.execute("ALTER TABLE audit_entries DROP CONSTRAINT ck_audit_entries_actor_line")
@@ -72,6 +127,7 @@ def downgrade() -> None:
         for kind in ("INSERT", "UPDATE"):
             op.execute(f"DROP TRIGGER audit_entries_actor_{kind}")
     op.drop_table("audit_checkpoints")
+    op.drop_table("memberships")
     with op.batch_alter_table("audit_entries", schema=None) as batch_op:
         batch_op.drop_column("key_id")
         batch_op.drop_column("facts_digest")
