@@ -82,6 +82,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Verify the audit trail; sign checkpoints of it.",
     ),
     "groups": ("cli.groups", "groups", "Form and show a cohort's network groups."),
+    "doctor": (
+        "cli.doctor",
+        "doctor",
+        "Check this deployment: one line per problem found.",
+    ),
     "access": (
         "cli.access",
         "access",

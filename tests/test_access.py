@@ -8,14 +8,13 @@ from __future__ import annotations
 import csv
 import io
 import json
-import uuid
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
 
 import psycopg
 import pytest
-from conftest import POSTGRES_URL, Cli
+from conftest import Cli, as_role
 from helpers import fails, ok
 
 from workflow.db import Database
@@ -23,30 +22,6 @@ from workflow.migrate import upgrade
 
 DAYS = "2027-03-01,2027-03-15,2027-03-29,2027-04-12,2027-04-26"
 NOT_FOUND = "Error: no participant with id 2; see `lps participant list`"
-
-
-@pytest.fixture
-def make_role(postgres_url: str) -> Iterator[Callable[[str], str]]:
-    """Names for database roles, unique in the cluster (roles are not per schema), dropped
-    with whatever they were granted when the test ends."""
-    made: list[str] = []
-
-    def name(kind: str) -> str:
-        made.append(f"lps_{kind}_{uuid.uuid4().hex[:10]}")
-        return made[-1]
-
-    yield name
-    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
-        for role in made:
-            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
-                conn.execute(f'DROP OWNED BY "{role}"')
-                conn.execute(f'DROP ROLE "{role}"')
-
-
-def as_role(url: str, role: str) -> str:
-    """The URL of the same database and schema, connecting as ``role`` (trust on loopback)."""
-    assert "://postgres@" in url
-    return url.replace("://postgres@", f"://{role}@", 1)
 
 
 @dataclass
