@@ -256,3 +256,23 @@ def test_a_connection_handed_to_another_role_shows_nothing_of_the_first(
         conn.execute(f'SET SESSION AUTHORIZATION "{deployment.aarhus_role}"')
         conn.execute(f'SET ROLE "{deployment.odense_role}"')
         assert conn.execute("SELECT id FROM participants").fetchall() == [(2,)]
+
+
+def test_a_municipality_administrator_verifies_the_chains_they_see(
+    deployment: Deployment,
+) -> None:
+    deployment.owner.env["LPS_AUDIT_KEY"] = "nøgle"
+    ok(deployment.owner, "audit", "checkpoint")
+    ok(deployment.odense, "advance", "1", "hold-manager-conversation", "--goal", "x")
+
+    verified = ok(deployment.odense, "audit", "verify")
+
+    assert verified.stdout.splitlines()[0] == (
+        "Audit trail intact: 2 entries of 1 participants verified and replayed."
+    )
+    assert verified.stdout.splitlines()[-1] == (
+        "Note: this role sees the participants of its municipalities only: their chains were "
+        "checked, a participant deleted elsewhere cannot show here."
+    )
+    everything = ok(deployment.auditor, "audit", "verify")
+    assert "3 entries of 2 participants" in everything.stdout

@@ -50,6 +50,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "municipality": {
         "cohorts": _READ,
         **{table: _WRITE for table in PARTICIPANT_DATA},
+        "audit_checkpoints": _READ,
         "alembic_version": _READ,
     },
     "auditor": {table: _READ for table in _EVERY_TABLE if table != "memberships"},
