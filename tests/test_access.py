@@ -121,12 +121,20 @@ def test_a_municipality_administrator_sees_and_acts_on_their_own_only(
         ("advance", "2", "hold-manager-conversation", "--goal", "x"),
         ("advance", "2", "withdraw", "--reason", "x"),
         ("participant", "erase", "2", "--reason", "x"),
-    ):
+        ("waive", "2", "jti", "--reason", "x"),
+        ("host", "set", "2", "--name", "H", "--email", "h@aarhus.dk", "--role", "leader",
+         "--municipality", "Aarhus"),
+        ("certificate", "pdf", "2"),
+        ("calendar", "H1", "--participant", "2"),
+    ):  # fmt: skip
         refused = fails(odense, *args)
         assert refused.stderr.splitlines()[0] in (
             NOT_FOUND,
             "Error: no participant with email 'aase@aarhus.dk'; see `lps participant list`",
         ), args
+    shown = json.loads(ok(odense, "cohort", "show", "H1", "--json").stdout)
+    assert "Aarhus" not in json.dumps(shown, ensure_ascii=False)
+    assert "Åse" not in ok(odense, "groups", "form", "H1").stdout
     report = ok(odense, "report", "H1", "--format", "csv").stdout
     assert "aase@aarhus.dk" not in report and "Åse" not in report
     assert "Søren" in report
@@ -276,3 +284,33 @@ def test_a_municipality_administrator_verifies_the_chains_they_see(
     )
     everything = ok(deployment.auditor, "audit", "verify")
     assert "3 entries of 2 participants" in everything.stdout
+
+
+def test_the_scheduler_and_an_administrator_work_with_what_they_are_given(
+    deployment: Deployment, make_role: Callable[[str], str]
+) -> None:
+    scheduler, admin = make_role("scheduler"), make_role("admin")
+    ok(deployment.owner, "access", "grant", "scheduler", scheduler)
+    ok(deployment.owner, "access", "grant", "admin", admin)
+    env = {**deployment.owner.env, "LPS_AUDIT_KEY": "nøgle"}
+    as_admin = Cli(as_role(deployment.url, admin), env=env)
+    ok(as_admin, "cohort", "create", "H2", "--name", "Hold 2", "--days", DAYS)
+    ok(as_admin, "advance", "2", "hold-manager-conversation", "--goal", "x")
+    assert [g["role"] for g in json.loads(ok(as_admin, "access", "list", "--json").stdout)]
+
+    as_scheduler = Cli(as_role(deployment.url, scheduler), now="2027-02-26T09:05", env=env)
+    ok(as_scheduler, "remind")
+    refused = fails(as_scheduler, "cohort", "create", "H3", "--name", "Hold 3", "--days", DAYS)
+    assert "permission denied for table cohorts" in refused.stderr
+
+    history = json.loads(ok(deployment.auditor, "history", "2", "--format", "json").stdout)
+    assert {(e["role"], e["actor"]) for e in history if e["event"] == "notify"} == {
+        (scheduler, "scheduler")
+    }
+    assert ("postgres", "tester") in {(e["role"], e["actor"]) for e in history}
+    assert (admin, "tester") in {(e["role"], e["actor"]) for e in history}
+    # The scheduler's sweep signed a checkpoint, which the auditor verifies against.
+    auditor = Cli(as_role(deployment.url, deployment.auditor_role), env=env)
+    assert "chains held against the checkpoint in the database of 2027-02-26 09:05" in (
+        ok(auditor, "audit", "verify").stdout
+    )
