@@ -577,6 +577,13 @@ def test_a_sweep_writes_a_checkpoint_that_keeps_what_was_lost(
             .startswith("2027-03-16")
         )
 
+    # A sweep that moves no chain leaves the stored checkpoint as it was.
+    sealed.now = "2027-03-16T10:01"
+    assert sealed("remind").exit_code == 0
+    with database.reading() as conn:
+        at = conn.execute(select(AUDIT_CHECKPOINTS.c.at)).scalar_one()
+    assert at.isoformat() == "2027-03-16T09:00:00+00:00"
+
     result = sealed("audit", "verify")
 
     assert result.exit_code == 1

@@ -153,9 +153,12 @@ def _hashes_at(conn: Connection, where: list[tuple[int, int]]) -> list[tuple[int
     return found + [(pid, "") for pid in missing]
 
 
-def write_checkpoint(conn: Connection, key: str, now: datetime) -> Checkpoint:
+def write_checkpoint(
+    conn: Connection, key: str, now: datetime, *, if_moved: bool = False
+) -> Checkpoint:
     """Sign and store a checkpoint of every chain in the caller's transaction, keeping what
-    the previous one (if signed by ``key``) recorded of chains now shorter or gone."""
+    the previous one (if signed by ``key``) recorded of chains now shorter or gone. With
+    ``if_moved`` (the sweep's), a previous one that still says all is kept as it is."""
     chains: dict[int, tuple[int, str]] = {
         row.id: (row.audit_seq, row.audit_head)
         for row in conn.execute(
@@ -176,6 +179,9 @@ def write_checkpoint(conn: Connection, key: str, now: datetime) -> Checkpoint:
             seq, head = previous.chains[pid]
             if entry_hash != head:
                 chains[pid] = (seq, head)
+        if if_moved and chains == previous.chains:
+            # A sweep that moved nothing rewrites no megabytes of the same.
+            return previous
     checkpoint = Checkpoint(now, key_id(key), chains).with_signature(key)
     conn.execute(delete(AUDIT_CHECKPOINTS))
     conn.execute(

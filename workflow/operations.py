@@ -72,7 +72,7 @@ def record_sweep(
             )
         )
         if runtime.db.audit_key:
-            write_checkpoint(conn, runtime.db.audit_key, runtime.now())
+            write_checkpoint(conn, runtime.db.audit_key, runtime.now(), if_moved=True)
 
 
 @dataclass(frozen=True)
