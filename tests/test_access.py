@@ -90,6 +90,11 @@ def test_access_is_granted_listed_and_revoked(deployment: Deployment) -> None:
     assert again.stderr == (
         f"Error: {deployment.auditor_role} has no auditor access; `lps access list` shows who has\n"
     )
+    unbound = fails(owner, "access", "grant", "admin", "postgres")
+    assert unbound.stderr == (
+        "Error: postgres is a superuser, so row-level security would not hold it; grant "
+        "access to a role of its own (lps creates it when it does not exist)\n"
+    )
     missing = fails(owner, "access", "grant", "municipality", "lps_nobody")
     assert missing.stderr == (
         "Error: municipality access needs at least one municipality (--municipality)\n"
@@ -135,6 +140,13 @@ def test_a_municipality_administrator_sees_and_acts_on_their_own_only(
     shown = json.loads(ok(odense, "cohort", "show", "H1", "--json").stdout)
     assert "Aarhus" not in json.dumps(shown, ensure_ascii=False)
     assert "Åse" not in ok(odense, "groups", "form", "H1").stdout
+    elsewhere = fails(
+        odense, "participant", "add", "H1", "--name", "Ny", "--email", "ny@aarhus.dk",
+        "--municipality", "Aarhus", "--manager-name", "M", "--manager-email", "m@aarhus.dk",
+    )  # fmt: skip
+    assert elsewhere.stderr.startswith(
+        "Error: the database refused the change: new row violates row-level security policy"
+    )
     report = ok(odense, "report", "H1", "--format", "csv").stdout
     assert "aase@aarhus.dk" not in report and "Åse" not in report
     assert "Søren" in report

@@ -122,6 +122,31 @@ def _check(access: str, municipalities: tuple[str, ...]) -> tuple[str, ...]:
     return cleaned
 
 
+def _refuse_unbound(conn: Connection, user: str) -> None:
+    """Refuse access for a role that row-level security does not hold: whoever works as it
+    would see and change everything whatever the memberships say."""
+    superuser, bypass, owns = conn.exec_driver_sql(
+        "SELECT r.rolsuper, r.rolbypassrls, EXISTS (SELECT 1 FROM pg_class c "
+        "WHERE c.relnamespace = current_schema()::regnamespace AND c.relowner = r.oid) "
+        "FROM pg_roles r WHERE r.rolname = %(name)s",
+        {"name": user},
+    ).one()
+    why = (
+        "is a superuser"
+        if superuser
+        else "bypasses row-level security"
+        if bypass
+        else "owns the schema's tables"
+        if owns
+        else None
+    )
+    if why is not None:
+        raise InvalidInput(
+            f"{user} {why}, so row-level security would not hold it; grant access to a role "
+            "of its own (lps creates it when it does not exist)"
+        )
+
+
 def _apply_privileges(conn: Connection, role: str) -> None:
     """Revoke what ``role`` holds here and grant what its memberships give."""
     quoted = _role(role)
@@ -164,6 +189,8 @@ def grant(
         ).first()
         if exists is None:
             conn.exec_driver_sql(f"CREATE ROLE {quoted} WITH LOGIN")
+        else:
+            _refuse_unbound(conn, user)
         have = set(
             conn.execute(
                 select(MEMBERSHIPS.c.municipality).where(
