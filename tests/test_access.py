@@ -326,3 +326,26 @@ def test_the_scheduler_and_an_administrator_work_with_what_they_are_given(
     assert "chains held against the checkpoint in the database of 2027-02-26 09:05" in (
         ok(auditor, "audit", "verify").stdout
     )
+
+
+def test_the_web_role_reads_participants_and_shapes_no_cohort(
+    deployment: Deployment, make_role: Callable[[str], str]
+) -> None:
+    serve = make_role("serve")
+    ok(deployment.owner, "access", "grant", "serve", serve)
+    as_serve = Cli(as_role(deployment.url, serve), env=deployment.owner.env)
+    assert [p["id"] for p in json.loads(ok(as_serve, "participant", "list", "--json").stdout)] == [
+        1,
+        2,
+    ]
+    for args in (
+        ("cohort", "create", "H3", "--name", "Hold 3", "--days", DAYS),
+        ("cohort", "update", "H1", "--venue", "Et andet sted"),
+        ("access", "list"),
+    ):
+        assert "permission denied" in fails(as_serve, *args).stderr, args
+    with (
+        psycopg.connect(as_role(deployment.url, serve)) as conn,
+        pytest.raises(psycopg.errors.InsufficientPrivilege),
+    ):
+        conn.execute("DELETE FROM audit_entries")
