@@ -31,7 +31,8 @@ def history(app: App, participant: str, fmt: str) -> None:
         from workflow.exports import safe_cell
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(["seq", "at", "actor", "event", "from_state", "to_state", "note"])
+        # The database role goes last, so the columns before keep their places.
+        writer.writerow(["seq", "at", "actor", "event", "from_state", "to_state", "note", "role"])
         for e in entries:
             writer.writerow(
                 [
@@ -42,13 +43,23 @@ def history(app: App, participant: str, fmt: str) -> None:
                     e.from_state or "",
                     e.to_state,
                     safe_cell(e.summary),
+                    safe_cell(e.role or ""),
                 ]
             )
         return
     table(
-        ["#", "at (Copenhagen)", "actor", "event", "from", "to", "note"],
+        ["#", "at (Copenhagen)", "role", "on behalf of", "event", "from", "to", "note"],
         [
-            (e.seq, local(e.at), e.actor, e.event, e.from_state or "-", e.to_state, e.summary)
+            (
+                e.seq,
+                local(e.at),
+                e.role or "-",
+                e.actor,
+                e.event,
+                e.from_state or "-",
+                e.to_state,
+                e.summary,
+            )
             for e in entries
         ],
     )

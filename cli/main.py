@@ -76,8 +76,22 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "health",
         "Check the scheduler for a monitoring system (exit 0, 1 or 2).",
     ),
-    "audit": ("cli.audit", "audit", "Verify the hash-chained audit trail."),
+    "audit": (
+        "cli.audit",
+        "audit",
+        "Verify the audit trail; sign checkpoints of it.",
+    ),
     "groups": ("cli.groups", "groups", "Form and show a cohort's network groups."),
+    "doctor": (
+        "cli.doctor",
+        "doctor",
+        "Check this deployment: one line per problem found.",
+    ),
+    "access": (
+        "cli.access",
+        "access",
+        "Grant, revoke and list what database roles may do (PostgreSQL).",
+    ),
     "calendar": (
         "cli.calendar",
         "calendar",

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import os
 import uuid
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -75,6 +75,32 @@ def postgres_url() -> Iterator[str]:
     finally:
         with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
             conn.execute(f'DROP SCHEMA "{schema}" CASCADE')
+
+
+@pytest.fixture
+def make_role(postgres_url: str) -> Iterator[Callable[[str], str]]:
+    """Names for database roles, unique in the cluster (roles are not per schema), dropped
+    with whatever they were granted when the test ends."""
+    import psycopg
+
+    made: list[str] = []
+
+    def name(kind: str) -> str:
+        made.append(f"lps_{kind}_{uuid.uuid4().hex[:10]}")
+        return made[-1]
+
+    yield name
+    with psycopg.connect(POSTGRES_URL, autocommit=True) as conn:
+        for role in made:
+            if conn.execute("SELECT 1 FROM pg_roles WHERE rolname = %s", (role,)).fetchone():
+                conn.execute(f'DROP OWNED BY "{role}"')
+                conn.execute(f'DROP ROLE "{role}"')
+
+
+def as_role(url: str, role: str) -> str:
+    """The URL of the same database and schema, connecting as ``role`` (trust on loopback)."""
+    assert "://postgres@" in url
+    return url.replace("://postgres@", f"://{role}@", 1)
 
 
 @pytest.fixture(params=["sqlite", "postgres"])

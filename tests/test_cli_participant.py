@@ -2,13 +2,23 @@ from __future__ import annotations
 
 # ``lps participant`` and ``lps history``, on SQLite and PostgreSQL.
 import csv
+import getpass
 import io
 import json
 
 import pytest
 from cli_helpers import add, add_cohort, errors, history, show
-from conftest import Cli
+from conftest import START, Cli
 from helpers import fails, ok
+from sqlalchemy import update
+from sqlalchemy.exc import DBAPIError
+
+from workflow.clock import FixedClock
+from workflow.db import Database
+from workflow.engine import Workflow
+from workflow.errors import InvalidField
+from workflow.kernel import Runtime
+from workflow.models import AUDIT
 
 # -- participants ------------------------------------------------------------------------------
 
@@ -185,12 +195,18 @@ def test_actor_appears_in_the_history(lps: Cli) -> None:
     assert entries[0]["at"] == "2027-01-04T09:00:00+00:00"
     assert [e["seq"] for e in entries] == [1, 2, 3]
 
+    # The role is the database's: the one the test connects as on PostgreSQL, the
+    # operating-system user on SQLite; --actor is recorded beside it, never instead.
+    role = "postgres" if lps.url.startswith("postgresql") else getpass.getuser()
+    assert {e["role"] for e in entries} == {role}
+
     table = ok(lps, "history", "1").stdout.splitlines()
-    assert table[0].split()[:4] == ["#", "at", "(Copenhagen)", "actor"]
+    assert table[0].split()[:7] == ["#", "at", "(Copenhagen)", "role", "on", "behalf", "of"]
     assert table[3].split() == [
         "3",
         "2027-01-04",
         "10:00",
+        role,
         "bob",
         "withdraw",
         "manager_conversation_held",
@@ -200,13 +216,44 @@ def test_actor_appears_in_the_history(lps: Cli) -> None:
     ]
 
 
+FORGED_ACTOR = "mette\r\n2,2027-01-01,admin,forged"
+ACTOR_REFUSALS = {
+    FORGED_ACTOR: "the actor contains a line break (U+000D); write it on one line",
+    "x" * 5000: "the actor is 5000 characters long; at most 100 fit",
+}
+
+
+@pytest.mark.parametrize("actor", list(ACTOR_REFUSALS))
+def test_an_actor_is_one_bounded_line_however_it_comes_in(
+    lps: Cli, database: Database, actor: str
+) -> None:
+    """--actor, a script's Workflow and Runtime, and the database itself refuse alike, on
+    SQLite as on PostgreSQL: no forged row in the history, nothing written."""
+    add_cohort(lps)
+    add(lps)
+
+    refused = fails(
+        lps, "--actor", actor, "advance", "1", "hold-manager-conversation", "--goal", "x"
+    )
+
+    assert errors(refused) == [f"Error: {ACTOR_REFUSALS[actor]}"]
+    assert [e["actor"] for e in history(lps)] == ["tester"]
+    with pytest.raises(InvalidField, match=r"^the actor "):
+        Workflow(database, actor=actor)
+    with pytest.raises(InvalidField, match=r"^the actor "):
+        Runtime(database, FixedClock(START), actor)
+    with pytest.raises(DBAPIError), database.engine.begin() as conn:
+        conn.execute(update(AUDIT).where(AUDIT.c.participant_id == 1).values(actor=actor))
+    assert [e["actor"] for e in history(lps)] == ["tester"]
+
+
 @pytest.mark.parametrize("note", ['=HYPERLINK("https://evil.example")', "+1", "-1+2", "@SUM(A1)"])
 def test_history_csv_neutralises_formulas(lps: Cli, note: str) -> None:
     add_cohort(lps)
     add(lps)
     ok(lps, "--actor", "=cmd", "advance", "1", "withdraw", "--reason", note)
     rows = list(csv.reader(io.StringIO(ok(lps, "history", "1", "--format", "csv").stdout)))
-    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note"]
+    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note", "role"]
     assert rows[2] == [
         "2",
         "2027-01-04T09:00:00+00:00",
@@ -215,6 +262,7 @@ def test_history_csv_neutralises_formulas(lps: Cli, note: str) -> None:
         "enrolled",
         "withdrawn",
         "'" + note,
+        rows[1][-1],
     ]
     assert rows[1][6] == ""
     # the JSON history keeps the note exactly as written

@@ -354,7 +354,7 @@ def test_a_name_in_any_script_survives_every_path(lps: Cli, name: str, tmp_path:
     assert name in withdrawn.stdout
     assert _json(lps("history", "1", "--format", "json"))[-1]["note"] == reason
     rows = list(csv.reader(io.StringIO(lps("history", "1", "--format", "csv").stdout)))
-    assert rows[-1][-1] == reason
+    assert rows[-1][6] == reason
     assert reason in lps("history", "1").stdout
 
     assert lps("remind").exit_code == 0
@@ -477,7 +477,7 @@ def test_history_csv_cells_cannot_run_as_formulas(lps: Cli, start: str) -> None:
     exported = lps("history", "1", "--format", "csv")
     assert exported.exit_code == 0, exported.output
     rows = list(csv.reader(io.StringIO(exported.stdout, newline="")))
-    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note"]
+    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note", "role"]
     last = dict(zip(rows[0], rows[-1], strict=True))
     assert last["event"] == "withdraw"
     # Shown as text, and still exactly what was typed after the quote.

@@ -165,6 +165,8 @@ def test_audit_hash_chain_and_versions(wf: Workflow, clock: FixedClock, pid: int
             to_state=row["to_state"],
             digest=row["note_digest"],
             data=row["data"],
+            role=row["role"],
+            facts=row["facts_digest"],
         )
     assert len({r["hash"] for r in rows}) == len(rows)
     assert (head.audit_head, head.audit_seq) == (rows[-1]["hash"], len(rows))

@@ -3,6 +3,7 @@ from __future__ import annotations
 # Random sequences of steps, clock moves, waivers and hosts against one participant: the
 # engine's invariants hold after every step.
 import itertools
+import json
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -11,7 +12,7 @@ from typing import Any
 import pytest
 from conftest import DAYS, START
 from helpers import at
-from hypothesis import HealthCheck, event, settings
+from hypothesis import HealthCheck, event, given, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import (
     RuleBasedStateMachine,
@@ -31,6 +32,7 @@ from states.programme import (
     outstanding,
     replay,
 )
+from workflow.checkpoints import FORMAT, Checkpoint
 from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import AuditView, ParticipantView, StepRequest, StepResult, Workflow
@@ -376,3 +378,29 @@ def test_random_paths_keep_the_programme_invariants(shared_database: Database) -
             suppress_health_check=[HealthCheck.too_slow, HealthCheck.filter_too_much],
         ),
     )
+
+
+_JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text(max_size=8),
+    lambda inner: (
+        st.lists(inner, max_size=3) | st.dictionaries(st.text(max_size=6), inner, max_size=3)
+    ),
+    max_leaves=12,
+)
+
+
+@given(
+    st.text(max_size=200)
+    | _JSON.map(json.dumps)
+    | st.dictionaries(
+        st.sampled_from(["format", "at", "key_id", "chains", "signature"]), _JSON
+    ).map(lambda d: json.dumps({**d, "format": FORMAT}))
+)
+def test_a_checkpoint_file_is_read_or_refused_in_one_line(text: str) -> None:
+    """Whatever a checkpoint file holds, reading it gives a checkpoint or an InvalidInput."""
+    try:
+        checkpoint = Checkpoint.from_text(text, source="kept.json")
+    except InvalidInput as refused:
+        assert str(refused).startswith("kept.json is not an lps audit checkpoint")
+    else:
+        assert Checkpoint.from_text(checkpoint.to_text(), source="again") == checkpoint

@@ -88,6 +88,15 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "parse_moment",
         "shown",
     ),
+    "workflow.checkpoints": (
+        "Checkpoint",
+        "FORMAT",
+        "NoAuditKey",
+        "newest_checkpoint",
+        "read_checkpoint",
+        "take_checkpoint",
+        "write_checkpoint",
+    ),
     "workflow.db": (
         "DEFAULT_SQLITE_TIMEOUT",
         "Database",

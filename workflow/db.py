@@ -46,10 +46,13 @@ def _normalise(url: str) -> str:
 
 
 class Database:
-    """One database: its engine, the dialect's quirks, and the schema check."""
+    """One database: its engine, the dialect's quirks, the schema check, and the audit key
+    its entries are sealed with."""
 
-    def __init__(self, url: str):
+    def __init__(self, url: str, *, audit_key: str | None = None):
         self.url = url
+        # The key the audit trail is sealed with (``LPS_AUDIT_KEY``); never stored here.
+        self.audit_key = audit_key
         try:
             parsed = make_url(_normalise(url))
         except Exception:
@@ -126,7 +129,7 @@ class Database:
             raise self._read_only()
         try:
             with self.engine.connect() as conn:
-                conn.execution_options(lps_write=True)
+                conn.execution_options(lps_write=True, lps_audit_key=self.audit_key)
                 with conn.begin():
                     yield conn
         except OperationalError as exc:

@@ -93,7 +93,9 @@ from workflow.views import (
 
 if TYPE_CHECKING:
     from notifications.delivery import Channel
+    from workflow.access import Grant
     from workflow.certificate import IssuedCertificate
+    from workflow.checkpoints import Checkpoint
     from workflow.groups import Grouping
     from workflow.importer import ImportReport
     from workflow.operations import Health, Status, Supervisor, Thresholds
@@ -150,6 +152,8 @@ class Workflow:
     ):
         self.settings = settings or Settings()
         self.db = database
+        if database.audit_key is None:
+            database.audit_key = self.settings.audit_key
         self.clock = clock or self.settings.clock()
         self.actor: str = validation.ACTOR.clean(actor or default_actor())
         self.runtime = Runtime(
@@ -877,12 +881,49 @@ class Workflow:
             )
         return counts
 
-    def verify_audit(self, *, progress: Callable[[int], None] | None = None) -> VerifyReport:
-        """Recompute every participant's hash chain and replay it against their row; the
-        report names every edited, deleted or inserted entry."""
+    def verify_audit(
+        self,
+        *,
+        checkpoint: Path | None = None,
+        progress: Callable[[int], None] | None = None,
+    ) -> VerifyReport:
+        """Recompute every participant's hash chain and replay it against their row; with the
+        audit key, check every seal and hold the chains against the newest checkpoint and the
+        ``checkpoint`` file. The report names every edited, deleted or inserted entry, every
+        chain cut short and every participant deleted."""
+        from workflow.checkpoints import read_checkpoint
         from workflow.verify import verify_audit
 
-        return verify_audit(self.db, progress=progress)
+        kept = read_checkpoint(checkpoint) if checkpoint is not None else None
+        return verify_audit(self.db, checkpoint=kept, progress=progress)
+
+    def checkpoint(self) -> Checkpoint:
+        """Sign and store a checkpoint of every chain now (each sweep writes one too); its
+        :meth:`~workflow.checkpoints.Checkpoint.to_text` is the copy to keep outside."""
+        from workflow.checkpoints import take_checkpoint
+
+        return take_checkpoint(self.db, self.clock)
+
+    # -- access (PostgreSQL) -------------------------------------------------------------------
+
+    def grant_access(self, access: str, role: str, municipalities: tuple[str, ...] = ()) -> Grant:
+        """Give database ``role`` ``access`` (admin, municipality, auditor, scheduler, serve),
+        creating it WITH LOGIN when missing; see :mod:`workflow.access`."""
+        from workflow.access import grant
+
+        return grant(self.db, access, role, municipalities)
+
+    def revoke_access(self, access: str, role: str) -> Grant:
+        """Take ``access`` from database ``role``."""
+        from workflow.access import revoke
+
+        return revoke(self.db, access, role)
+
+    def access_list(self) -> list[Grant]:
+        """Every database role's access."""
+        from workflow.access import list_access
+
+        return list_access(self.db)
 
     # -- imports, exports, erasure ------------------------------------------------------------
 

@@ -29,7 +29,7 @@ from states.programme import (
     pass_through_for,
 )
 from states.rules import cohort_deadlines, deadlines_after
-from workflow import messages
+from workflow import messages, validation
 from workflow.clock import Clock, local_text
 from workflow.db import Database
 from workflow.errors import ConcurrentChange, GuardFailed, LpsError
@@ -95,6 +95,10 @@ class Runtime:
     actor: str
     attachments: Mapping[str, AttachmentMaker] = field(default_factory=dict)
     settings: Settings = field(default_factory=Settings)
+
+    def __post_init__(self) -> None:
+        # Every way an actor comes in (the CLI, a script, the web) passes this one rule.
+        object.__setattr__(self, "actor", validation.ACTOR.clean(self.actor))
 
     def now(self) -> datetime:
         return self.clock.now()

@@ -28,12 +28,15 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "AUDIT",
+    "AUDIT_CHECKPOINTS",
     "COHORTS",
     "DEADLINES",
     "DIGEST_CHECKS",
+    "MEMBERSHIPS",
     "NAMING",
     "OUTBOX",
     "PARTICIPANTS",
+    "PARTICIPANT_DATA",
     "SCHEMA_REVISION",
     "SWEEPS",
     "JsonDoc",
@@ -43,7 +46,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -155,7 +158,12 @@ AUDIT = Table(
     Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
     Column("seq", Integer, nullable=False),
     Column("at", UTCDateTime(), nullable=False),
+    # Who the client says acted ("on behalf of"); one line of at most 100 characters, which
+    # the database also enforces.
     Column("actor", String(100), nullable=False),
+    # The authenticated database role that wrote the entry, stamped by PostgreSQL itself
+    # (session_user); the operating-system user on SQLite. NULL in entries written before.
+    Column("role", String(100)),
     Column("event", String(60), nullable=False),
     Column("from_state", String(40)),
     Column("to_state", String(40), nullable=False),
@@ -164,7 +172,27 @@ AUDIT = Table(
     Column("data", JsonDoc, default=dict, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # The digest of the facts the step recorded, covered by the hash; NULL before 0006.
+    Column("facts_digest", String(64)),
+    # Which audit key sealed the hash (an HMAC); '' for a plain SHA-256.
+    Column("key_id", String(16), default="", server_default="", nullable=False),
     UniqueConstraint("participant_id", "seq", name="uq_audit_participant_seq"),
+)
+
+
+# A signed record of every chain's length and head, so that a chain cut short or a
+# participant deleted shows. Only the newest is kept; `lps audit checkpoint --output` takes a
+# copy out of the database's reach.
+AUDIT_CHECKPOINTS = Table(
+    "audit_checkpoints",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("at", UTCDateTime(), nullable=False),
+    Column("participants", Integer, nullable=False),
+    Column("entries", Integer, nullable=False),
+    Column("key_id", String(16), nullable=False),
+    Column("body", Text, nullable=False),
+    Column("signature", String(64), nullable=False),
 )
 
 
@@ -251,6 +279,20 @@ SWEEPS = Table(
     Column("error", Text),
     Index("ix_sweeps_started_at", "started_at"),
 )
+
+# Who may do what on PostgreSQL: one row per database role and access (admin, municipality
+# with one row per municipality, auditor, scheduler, serve). Row-level security reads it with
+# the authenticated role (session_user), never with anything the client can set.
+MEMBERSHIPS = Table(
+    "memberships",
+    metadata,
+    Column("role_name", String(63), primary_key=True),
+    Column("access", String(20), primary_key=True),
+    Column("municipality", String(100), primary_key=True, default=""),
+)
+
+# The tables that hold participants' data: row-level security is forced on each.
+PARTICIPANT_DATA = ("participants", "audit_entries", "deadlines", "outbox")
 
 _PARTIAL_INDEXES: list[Index] = []
 

@@ -21,6 +21,7 @@ from typing import TYPE_CHECKING, Any
 from sqlalchemy import delete, func, insert, select
 
 from states.programme import LOCAL_TZ
+from workflow.checkpoints import write_checkpoint
 from workflow.errors import LpsError
 from workflow.kernel import Runtime
 from workflow.models import SWEEPS
@@ -70,6 +71,8 @@ def record_sweep(
                 error=error or report.delivery_stopped,
             )
         )
+        if runtime.db.audit_key:
+            write_checkpoint(conn, runtime.db.audit_key, runtime.now(), if_moved=True)
 
 
 @dataclass(frozen=True)

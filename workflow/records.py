@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import getpass
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
@@ -23,7 +24,7 @@ from states.programme import (
     Situation,
 )
 from states.rules import TIMED_RULE_BY_NAME, DueMoment
-from workflow.audit import GENESIS, entry_hash, note_digest
+from workflow.audit import GENESIS, entry_hash, facts_digest, key_id, note_digest
 from workflow.models import (
     AUDIT,
     COHORTS,
@@ -247,22 +248,8 @@ class Step:
         note: str | None = None,
         data: dict[str, Any] | None = None,
     ) -> dict[str, Any]:
-        """Append one audit entry, chained to the one before it."""
+        """Append one audit entry; :meth:`seal` chains it when the step is written."""
         self.seq += 1
-        data = data or {}
-        digest = note_digest(note)
-        new_hash = entry_hash(
-            prev_hash=self.head,
-            participant_id=self.row.id,
-            seq=self.seq,
-            at=self.now,
-            actor=self.actor,
-            event=event,
-            from_state=from_state,
-            to_state=to_state,
-            digest=digest,
-            data=data,
-        )
         entry = {
             "participant_id": self.row.id,
             "seq": self.seq,
@@ -272,14 +259,36 @@ class Step:
             "from_state": from_state,
             "to_state": to_state,
             "note": note,
-            "note_digest": digest,
-            "data": data,
-            "prev_hash": self.head,
-            "hash": new_hash,
+            "note_digest": note_digest(note),
+            "data": data or {},
         }
-        self.head = new_hash
         self.audit.append(entry)
         return entry
+
+    def seal(self, role: str, key: str | None) -> None:
+        """Chain the step's entries to the participant's head, each covering the facts the
+        step leaves, the database ``role`` that writes them and, with ``key``, sealed as
+        an HMAC."""
+        head = self.row.audit_head or GENESIS
+        facts = facts_digest(self.facts.to_json())
+        for entry in self.audit:
+            entry.update(prev_hash=head, role=role, facts_digest=facts, key_id=key_id(key))
+            head = entry["hash"] = entry_hash(
+                prev_hash=head,
+                participant_id=entry["participant_id"],
+                seq=entry["seq"],
+                at=entry["at"],
+                actor=entry["actor"],
+                event=entry["event"],
+                from_state=entry["from_state"],
+                to_state=entry["to_state"],
+                digest=entry["note_digest"],
+                data=entry["data"],
+                role=role,
+                facts=facts,
+                key=key,
+            )
+        self.head = head
 
     def schedule(self, moments: Iterable[DueMoment], *, skip_passed: bool = False) -> None:
         """Add deadline rows. With ``skip_passed`` (at enrolment), a reminder whose moment came
@@ -418,10 +427,34 @@ def execute_many(conn: Connection, statement: Executable, rows: list[dict[str, A
     return conn.exec_driver_sql(prepared.sql, driver_rows).rowcount
 
 
+def _sealing(conn: Connection) -> tuple[str, str | None]:
+    """The role that writes on ``conn`` and the audit key its entries are sealed with. On
+    PostgreSQL the role is ``session_user``, which the database stamps on each entry itself;
+    on SQLite, which authenticates nobody, the operating-system user."""
+    if conn.dialect.name == "postgresql":
+        # Asked each time: a pooled connection may since have become another role's.
+        role = conn.exec_driver_sql("SELECT session_user").scalar_one()
+    else:
+        role = _os_user()
+    return str(role), conn.get_execution_options().get("lps_audit_key")
+
+
+@cache
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except Exception:
+        return "unknown"
+
+
 def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
     """Write every step in the current transaction. Returns the steps whose participant was
     changed by someone else since it was read; nothing of those is written."""
     changed = [step for step in steps if step.changed]
+    if any(step.audit for step in changed):
+        role, key = _sealing(conn)
+        for step in changed:
+            step.seal(role, key)
     conflicts: list[Step] = []
     written = changed
     row_by_row = len(changed) <= 1

@@ -34,6 +34,7 @@ SMTP_URL = "LPS_SMTP_URL"
 MAIL_DIR = "LPS_MAIL_DIR"
 MAIL_FROM = "LPS_MAIL_FROM"
 CERTIFICATE_SECRET = "LPS_CERTIFICATE_SECRET"
+AUDIT_KEY = "LPS_AUDIT_KEY"
 # Set by systemd for a unit of Type=notify; its name is systemd's, not ours.
 NOTIFY_SOCKET = "NOTIFY_SOCKET"
 
@@ -81,6 +82,12 @@ VARIABLES: tuple[Variable, ...] = (
         f"`{DEFAULT_CERTIFICATE_SECRET}`",
     ),
     Variable(
+        AUDIT_KEY,
+        "the key the audit trail is sealed with (HMAC-SHA256): keep it outside the database, "
+        "so that whoever can write the tables cannot recompute a chain",
+        "unset: plain SHA-256 chains, no checkpoints",
+    ),
+    Variable(
         NOTIFY_SOCKET,
         "set by systemd for a `Type=notify` unit: `lps scheduler run` reports there that it "
         "is ready, a watchdog ping per sweep and the last sweep as its status",
@@ -99,6 +106,7 @@ class Settings:
     mail_dir: Path = field(default_factory=lambda: Path(DEFAULT_MAIL_DIR))
     mail_from: str | None = None
     certificate_secret: str = DEFAULT_CERTIFICATE_SECRET
+    audit_key: str | None = None
     notify_socket: str | None = None
 
     @classmethod
@@ -118,6 +126,7 @@ class Settings:
             mail_dir=Path(given(MAIL_DIR) or DEFAULT_MAIL_DIR),
             mail_from=given(MAIL_FROM),
             certificate_secret=env.get(CERTIFICATE_SECRET) or DEFAULT_CERTIFICATE_SECRET,
+            audit_key=env.get(AUDIT_KEY) or None,
             notify_socket=given(NOTIFY_SOCKET),
         )
 

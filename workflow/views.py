@@ -166,6 +166,9 @@ class AuditView:
     to_state: str
     note: str | None
     data: dict[str, Any]
+    role: str | None = None
+    """The authenticated database role that wrote the entry (``actor`` is whom it says it
+    acted for); ``None`` before it was recorded, or before the step is written."""
 
     @property
     def summary(self) -> str:
@@ -183,6 +186,7 @@ class AuditView:
             "seq": self.seq,
             "at": self.at.isoformat(),
             "actor": self.actor,
+            "role": self.role,
             "event": self.event,
             "from_state": self.from_state,
             "to_state": self.to_state,
@@ -334,4 +338,5 @@ def audit_view(m: Any) -> AuditView:
         to_state=m["to_state"],
         note=m["note"],
         data=dict(m["data"] or {}),
+        role=m.get("role"),
     )
