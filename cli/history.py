@@ -31,13 +31,16 @@ def history(app: App, participant: str, fmt: str) -> None:
         from workflow.exports import safe_cell
 
         writer = csv.writer(sys.stdout)
-        writer.writerow(["seq", "at", "actor", "event", "from_state", "to_state", "note"])
+        writer.writerow(
+            ["seq", "at", "actor", "channel", "event", "from_state", "to_state", "note"]
+        )
         for e in entries:
             writer.writerow(
                 [
                     e.seq,
                     e.at.isoformat(),
                     safe_cell(e.actor),
+                    e.channel or "",
                     e.event,
                     e.from_state or "",
                     e.to_state,
@@ -46,9 +49,18 @@ def history(app: App, participant: str, fmt: str) -> None:
             )
         return
     table(
-        ["#", "at (Copenhagen)", "actor", "event", "from", "to", "note"],
+        ["#", "at (Copenhagen)", "actor", "via", "event", "from", "to", "note"],
         [
-            (e.seq, local(e.at), e.actor, e.event, e.from_state or "-", e.to_state, e.summary)
+            (
+                e.seq,
+                local(e.at),
+                e.actor,
+                e.channel or "-",
+                e.event,
+                e.from_state or "-",
+                e.to_state,
+                e.summary,
+            )
             for e in entries
         ],
     )

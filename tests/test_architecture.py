@@ -162,3 +162,27 @@ def test_a_wrong_arrow_is_named(
     with pytest.raises(AssertionError) as failed:
         checker.test_each_package_imports_only_what_its_arrows_allow()
     assert f"{source}:1: {source[:-3].replace('/', '.')} {expected}" in str(failed.value)
+
+
+# The faces parse, call the engine and render: the database and the state machine are
+# below them, reached only through workflow.
+FACE_FORBIDDEN = ("sqlalchemy", "transitions", "alembic")
+
+
+def test_the_faces_hold_no_sql_and_no_state_machine() -> None:
+    offending = []
+    for name, path in MODULES.items():
+        if name.split(".")[0] not in ("cli", "web"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for module in modules:
+                if module.split(".")[0] in FACE_FORBIDDEN:
+                    offending.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {module}")
+    assert not offending, "\n".join(offending)

@@ -105,6 +105,7 @@ def rehash(row: Any, **changes: Any) -> dict[str, Any]:
         to_state=values["to_state"],
         digest=values["note_digest"],
         data=dict(values["data"] or {}),
+        channel=values["channel"],
     )
     return values
 

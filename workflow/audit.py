@@ -34,22 +34,27 @@ def entry_hash(
     to_state: str,
     digest: str,
     data: dict[str, Any],
+    channel: str | None = None,
 ) -> str:
     """The hash of one entry; it covers the note only through its digest, so a note can be
-    erased for privacy while the chain still verifies."""
+    erased for privacy while the chain still verifies. The channel is covered when it was
+    kept (entries written before it was have none, and keep the hash they had)."""
+    fields: list[Any] = [
+        prev_hash,
+        participant_id,
+        seq,
+        at.isoformat(timespec="microseconds"),
+        actor,
+        event,
+        from_state,
+        to_state,
+        digest,
+        data,
+    ]
+    if channel is not None:
+        fields.append(channel)
     payload = json.dumps(
-        [
-            prev_hash,
-            participant_id,
-            seq,
-            at.isoformat(timespec="microseconds"),
-            actor,
-            event,
-            from_state,
-            to_state,
-            digest,
-            data,
-        ],
+        fields,
         sort_keys=True,
         ensure_ascii=False,
         separators=(",", ":"),

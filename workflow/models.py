@@ -27,10 +27,12 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
+    "APPROVALS",
     "AUDIT",
     "COHORTS",
     "DEADLINES",
     "DIGEST_CHECKS",
+    "LINKS",
     "NAMING",
     "OUTBOX",
     "PARTICIPANTS",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -113,6 +115,10 @@ COHORTS = Table(
     Column("articles", JsonDoc, default=list, nullable=False),
     Column("schedule_sequence", Integer, default=0, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # How much the cohort trusts the personal links in its mail: off, record or approve.
+    Column("self_service", String(10), default="off", server_default="off", nullable=False),
+    # How many days after an obligation's due day its links still work.
+    Column("link_days", Integer, default=28, server_default="28", nullable=False),
 )
 
 
@@ -164,7 +170,51 @@ AUDIT = Table(
     Column("data", JsonDoc, default=dict, nullable=False),
     Column("prev_hash", String(64), nullable=False),
     Column("hash", String(64), nullable=False),
+    # How the entry came: cli, link or scheduler; NULL for entries from before it was kept.
+    Column("channel", String(20)),
     UniqueConstraint("participant_id", "seq", name="uq_audit_participant_seq"),
+)
+
+
+# A personal link in a mail: only the SHA-256 of its token is kept. One person, one
+# participant, one step; it expires, and closes when the step is recorded or the path ends.
+LINKS = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), unique=True, nullable=False),
+    Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("person", String(340), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    # active, submitted (waiting for approval), used or revoked
+    Column("status", String(20), default="active", nullable=False),
+    Column("closed_at", UTCDateTime()),
+    Column("closed_reason", String(200)),
+    Index("ix_links_participant", "participant_id"),
+)
+
+
+# A confirmation made through a link of a cohort in approve mode, waiting for an administrator.
+APPROVALS = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
+    Column("link_id", Integer, ForeignKey("links.id"), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("request", JsonDoc, default=dict, nullable=False),
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    # pending, approved or rejected
+    Column("status", String(20), default="pending", nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("decided_by", String(100)),
+    Column("reason", Text),
+    Index("ix_approvals_status", "status"),
 )
 
 

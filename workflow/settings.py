@@ -34,6 +34,7 @@ SMTP_URL = "LPS_SMTP_URL"
 MAIL_DIR = "LPS_MAIL_DIR"
 MAIL_FROM = "LPS_MAIL_FROM"
 CERTIFICATE_SECRET = "LPS_CERTIFICATE_SECRET"
+BASE_URL = "LPS_BASE_URL"
 # Set by systemd for a unit of Type=notify; its name is systemd's, not ours.
 NOTIFY_SOCKET = "NOTIFY_SOCKET"
 
@@ -81,6 +82,12 @@ VARIABLES: tuple[Variable, ...] = (
         f"`{DEFAULT_CERTIFICATE_SECRET}`",
     ),
     Variable(
+        BASE_URL,
+        "where the personal links in the mail point (`lps serve` behind a reverse proxy "
+        "with TLS, e.g. `https://lps.kommune.dk`)",
+        "unset: mails carry no links",
+    ),
+    Variable(
         NOTIFY_SOCKET,
         "set by systemd for a `Type=notify` unit: `lps scheduler run` reports there that it "
         "is ready, a watchdog ping per sweep and the last sweep as its status",
@@ -100,6 +107,7 @@ class Settings:
     mail_from: str | None = None
     certificate_secret: str = DEFAULT_CERTIFICATE_SECRET
     notify_socket: str | None = None
+    base_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, database_url: str | None = None) -> Settings:
@@ -119,6 +127,7 @@ class Settings:
             mail_from=given(MAIL_FROM),
             certificate_secret=env.get(CERTIFICATE_SECRET) or DEFAULT_CERTIFICATE_SECRET,
             notify_socket=given(NOTIFY_SOCKET),
+            base_url=given(BASE_URL),
         )
 
     def clock(self) -> Clock:

@@ -133,6 +133,7 @@ def _check_chain(participant_id: int, chain: list[Any], head: Any) -> list[Audit
             to_state=entry.to_state,
             digest=entry.note_digest,
             data=dict(entry.data or {}),
+            channel=entry.channel,
         )
         if recomputed != entry.hash:
             problems.append(
