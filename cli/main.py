@@ -61,6 +61,7 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
     ),
     "approve": ("cli.approvals", "approve", "Record a waiting confirmation (see approvals)."),
     "reject": ("cli.approvals", "reject", "Turn a waiting confirmation down; its person is told."),
+    "serve": ("cli.serve", "serve", "Serve the pages behind the personal links in the mail."),
     "diagram": (
         "cli.diagram",
         "diagram",

@@ -95,8 +95,10 @@ PUBLIC: dict[str, tuple[str, ...]] = {
     ),
     "workflow.definition": (
         "DIAGRAM_FORMATS",
+        "date_text",
         "day_themes",
         "diagram",
+        "moment_text",
         "state_label",
     ),
     "states.programme": (
