@@ -9,12 +9,17 @@ from cli.output import emit, json_option, local, table
 from workflow.selfservice import ApprovalView
 
 
-@click.command()
+@click.group()
+def approvals() -> None:
+    """Confirmations made through links, waiting for approval."""
+
+
+@approvals.command("list")
 @click.option("--cohort", help="Only the confirmations of this cohort.")
 @json_option()
 @click.pass_obj
-def approvals(app: App, cohort: str | None, as_json: bool) -> None:
-    """Confirmations made through links, waiting for approval."""
+def list_(app: App, cohort: str | None, as_json: bool) -> None:
+    """The waiting confirmations, oldest first: approve or reject each by its id."""
     views = app.workflow().approvals(cohort)
     emit(
         as_json,

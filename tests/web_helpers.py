@@ -13,7 +13,6 @@ from typing import Any
 import pytest
 import uvicorn
 from selfservice_helpers import token_in
-from smtp_server import free_port
 
 from web.app import RateLimit, create_app
 from workflow.clock import FixedClock
@@ -62,9 +61,7 @@ def text_of(message: EmailMessage) -> str:
 
 def link_in_mail(messages: list[EmailMessage], to: str, subject_part: str = "") -> str:
     """The path of the personal link in the latest mail to ``to``."""
-    mine = [
-        m for m in messages if to in str(m["To"]) and subject_part in str(m["Subject"])
-    ]
+    mine = [m for m in messages if to in str(m["To"]) and subject_part in str(m["Subject"])]
     return f"/l/{token_in(text_of(mine[-1]))}"
 
 
@@ -77,5 +74,18 @@ def browser() -> Iterator[Any]:
 
     with sync_playwright() as playwright:
         launched = playwright.chromium.launch(executable_path=str(CHROMIUM), headless=True)
-        yield launched
+        playwright.selectors.set_test_id_attribute("id")
+        yield _Quick(launched)
         launched.close()
+
+
+class _Quick:
+    """The browser, its pages waiting 5 seconds rather than 30 for what is not there."""
+
+    def __init__(self, launched: Any):
+        self.launched = launched
+
+    def new_page(self, **kwargs: Any) -> Any:
+        page = self.launched.new_page(**kwargs)
+        page.set_default_timeout(5000)
+        return page
