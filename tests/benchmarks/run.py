@@ -4,8 +4,8 @@
     python tests/benchmarks/run.py ...
 
 Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory, web. Each runs on
-SQLite; bulk, sweep, lookups and web also on PostgreSQL with ``--postgres`` (a schema of its own, dropped
-afterwards). ``--scale small`` divides the sizes by ten for a quick check.
+SQLite; bulk, sweep, lookups and web also on PostgreSQL with ``--postgres`` (a schema of its
+own, dropped afterwards). ``--scale small`` divides the sizes by ten for a quick check.
 """
 
 from __future__ import annotations

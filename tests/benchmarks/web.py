@@ -56,7 +56,10 @@ def wrk(url: str, lines: Path | None = None, seconds: int = SECONDS) -> dict[str
 
 
 def _report(ctx: Context, backend: str, label: str, figures: dict[str, float]) -> None:
-    note = f"{figures['requests']:.0f} requests, {figures['non2xx']:.0f} non-2xx, {figures['errors']:.0f} errors"
+    note = (
+        f"{figures['requests']:.0f} requests, {figures['non2xx']:.0f} non-2xx, "
+        f"{figures['errors']:.0f} errors"
+    )
     ctx.report.add(NAME, backend, f"{label}: throughput", figures["rps"], "req/s", note=note)
     for p in ("p50", "p95", "p99"):
         ctx.report.add(NAME, backend, f"{label}: {p}", figures[p] / 1000, "ms")
