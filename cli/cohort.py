@@ -168,6 +168,7 @@ def show(app: App, code: str, as_json: bool) -> None:
     type=click.IntRange(1, 365),
     help="How many days after its due day a link still works.",
 )
+@json_option("Print the cohort as JSON.")
 @click.pass_obj
 def update(
     app: App,

@@ -32,7 +32,14 @@ from workflow.engine import Workflow
 from workflow.errors import ConcurrentChange, GuardFailed, LpsError
 from workflow.selfservice import AlreadyRecorded, FormInvalid, LinkClosed, LinkPage
 
-__all__ = ["FORM_LIFETIME", "SECURITY_HEADERS", "RateLimit", "create_app"]
+__all__ = [
+    "FORM_LIFETIME",
+    "SECURITY_HEADERS",
+    "RateLimit",
+    "create_app",
+    "form_token",
+    "form_token_valid",
+]
 
 log = logging.getLogger("lps.web")
 
@@ -146,19 +153,22 @@ def _actor(actor: str | None, language: str) -> str:
     return f"{who} (link)" if (actor or "").endswith(" via link") else who
 
 
-def _form_token(secret: bytes, key: str, issued: int) -> str:
+def form_token(secret: bytes, key: str, issued: int) -> str:
+    """The token of a page's form: when it was issued, signed with the page's key."""
     mac = hmac.new(secret, f"{key}:{issued}".encode(), hashlib.sha256).hexdigest()
     return f"{issued}.{mac}"
 
 
-def _form_token_valid(secret: bytes, key: str, given: str, now: int) -> bool:
+def form_token_valid(secret: bytes, key: str, given: str, now: int) -> bool:
+    """Whether ``given`` is the form token of the page with ``key``, issued at most
+    :data:`FORM_LIFETIME` seconds before ``now``."""
     issued_text, _, _mac = given.partition(".")
     if not issued_text.isdigit() or len(given) > 100:
         return False
     issued = int(issued_text)
     if not 0 <= now - issued <= FORM_LIFETIME:
         return False
-    return hmac.compare_digest(_form_token(secret, key, issued), given)
+    return hmac.compare_digest(form_token(secret, key, issued), given)
 
 
 def create_app(
@@ -200,7 +210,7 @@ def create_app(
             errors=errors or {},
             general=general or [],
             values=values or {},
-            form_token=_form_token(secret, page.key, now()),
+            form_token=form_token(secret, page.key, now()),
             by=_actor(page.recorded_by, language),
         )
 
@@ -221,7 +231,7 @@ def create_app(
             page = await run_in_threadpool(workflow.open_link, token)
         except LinkClosed:
             return closed()
-        if not _form_token_valid(secret, page.key, fields.pop("form_token", ""), now()):
+        if not form_token_valid(secret, page.key, fields.pop("form_token", ""), now()):
             return closed(403, "expired_form")
         if page.purpose == "overview":
             return shown(page, status=405)
