@@ -48,6 +48,21 @@ def cohort() -> None:
     metavar="TITLE|URL",
     help="An article sent with the JTI invitation (repeatable).",
 )
+@click.option(
+    "--self-service",
+    type=click.Choice(["off", "record", "approve"]),
+    default="off",
+    show_default=True,
+    help="What the personal links in the mail may do: nothing, record at once, or wait for "
+    "`lps approve`.",
+)
+@click.option(
+    "--link-days",
+    type=click.IntRange(1, 365),
+    default=28,
+    show_default=True,
+    help="How many days after its due day a link still works.",
+)
 @json_option("Print the cohort as JSON.")
 @click.pass_obj
 def create(
@@ -61,6 +76,8 @@ def create(
     send_hour: int,
     jti_link: str | None,
     articles: tuple[str, ...],
+    self_service: str,
+    link_days: int,
     as_json: bool,
 ) -> None:
     """Create cohort CODE with its five teaching days."""
@@ -80,6 +97,8 @@ def create(
         send_hour=send_hour,
         jti_link=jti_link,
         articles=parsed,
+        self_service=self_service,
+        link_days=link_days,
     )
     emit(
         as_json,
@@ -120,6 +139,9 @@ def show(app: App, code: str, as_json: bool) -> None:
         click.echo(
             f"Absences allowed: {view.max_absences}    Timed rules send at {view.send_hour:02d}:00"
         )
+        click.echo(
+            f"Self-service: {view.self_service}    Links work {view.link_days} days past due"
+        )
         days = enumerate(zip(view.days, day_themes(), strict=True), start=1)
         for number, (day, theme) in days:
             click.echo(f"  Day {number}: {day.isoformat()}  {theme}")
@@ -135,6 +157,17 @@ def show(app: App, code: str, as_json: bool) -> None:
 @click.option("--name", help="The cohort's new name.")
 @click.option("--venue", help="The new venue; '' removes it.")
 @click.option("--admin-email", help="The course administration's new address; '' removes it.")
+@click.option(
+    "--self-service",
+    type=click.Choice(["off", "record", "approve"]),
+    help="What the personal links in the mail may do: nothing, record at once, or wait for "
+    "`lps approve`.",
+)
+@click.option(
+    "--link-days",
+    type=click.IntRange(1, 365),
+    help="How many days after its due day a link still works.",
+)
 @json_option("Print the cohort as JSON.")
 @click.pass_obj
 def update(
@@ -143,21 +176,38 @@ def update(
     name: str | None,
     venue: str | None,
     admin_email: str | None,
+    self_service: str | None,
+    link_days: int | None,
     as_json: bool,
 ) -> None:
-    """Correct the name, venue or admin email of cohort CODE.
+    """Correct the name, venue or admin email of cohort CODE, or change its self-service.
 
     Each participant's history records the change; mail queued from then on uses the new
     values.
     """
-    if name is None and venue is None and admin_email is None:
-        raise click.UsageError("give --name, --venue or --admin-email: what to change")
-    change = app.workflow().update_cohort(code, name=name, venue=venue, admin_email=admin_email)
+    if all(v is None for v in (name, venue, admin_email, self_service, link_days)):
+        raise click.UsageError(
+            "give --name, --venue, --admin-email, --self-service or --link-days: what to change"
+        )
+    change = app.workflow().update_cohort(
+        code,
+        name=name,
+        venue=venue,
+        admin_email=admin_email,
+        self_service=self_service,
+        link_days=link_days,
+    )
     view = change.cohort
     if not change.changed:
         emit(as_json, view.as_json(), f"Cohort {view.code}: nothing changed.")
         return
-    shown = {"name": view.name, "venue": view.venue, "admin_email": view.admin_email}
+    shown = {
+        "name": view.name,
+        "venue": view.venue,
+        "admin_email": view.admin_email,
+        "self_service": view.self_service,
+        "link_days": view.link_days,
+    }
     emit(
         as_json,
         view.as_json(),

@@ -31,8 +31,10 @@ def history(app: App, participant: str, fmt: str) -> None:
         from workflow.exports import safe_cell
 
         writer = csv.writer(sys.stdout)
-        # The database role goes last, so the columns before keep their places.
-        writer.writerow(["seq", "at", "actor", "event", "from_state", "to_state", "note", "role"])
+        # The database role and the channel go last, so the columns before keep their places.
+        writer.writerow(
+            ["seq", "at", "actor", "event", "from_state", "to_state", "note", "role", "channel"]
+        )
         for e in entries:
             writer.writerow(
                 [
@@ -44,17 +46,19 @@ def history(app: App, participant: str, fmt: str) -> None:
                     e.to_state,
                     safe_cell(e.summary),
                     safe_cell(e.role or ""),
+                    e.channel or "",
                 ]
             )
         return
     table(
-        ["#", "at (Copenhagen)", "role", "on behalf of", "event", "from", "to", "note"],
+        ["#", "at (Copenhagen)", "role", "on behalf of", "via", "event", "from", "to", "note"],
         [
             (
                 e.seq,
                 local(e.at),
                 e.role or "-",
                 e.actor,
+                e.channel or "-",
                 e.event,
                 e.from_state or "-",
                 e.to_state,

@@ -54,6 +54,14 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "Which triggers are possible now, and what stands in the way.",
     ),
     "history": ("cli.history", "history", "PARTICIPANT's audit trail, oldest first."),
+    "approvals": (
+        "cli.approvals",
+        "approvals",
+        "Confirmations made through links, waiting for approval.",
+    ),
+    "approve": ("cli.approvals", "approve", "Record a waiting confirmation (see approvals)."),
+    "reject": ("cli.approvals", "reject", "Turn a waiting confirmation down; its person is told."),
+    "serve": ("cli.serve", "serve", "Serve the pages behind the personal links in the mail."),
     "diagram": (
         "cli.diagram",
         "diagram",

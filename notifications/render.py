@@ -149,6 +149,8 @@ _PERSONAL_FIELDS: tuple[tuple[str | None, str], ...] = (
     ("host", "email"),
     ("host", "municipality"),
     (None, "jti_link"),
+    (None, "self_service_link"),
+    (None, "overview_link"),
 )
 _SHAPES: dict[str, _Shape] = {}
 _SHAPES_LIMIT = 4096

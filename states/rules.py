@@ -348,6 +348,7 @@ MESSAGE_CONTEXT: dict[str, tuple[ContextPart, ...]] = {
     "closing_reminder": (_part("certified_on"),),
     "withdrawal_notice": (ContextPart("reason", "given"),),
     "group_announcement": (ContextPart("group", "given"),),
+    "confirmation_rejected": (ContextPart("step", "given"), ContextPart("reason", "given")),
 }
 # Messages to an administrator about many participants: no participant, manager or cohort of
 # their own, only these keys.

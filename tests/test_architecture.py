@@ -1,6 +1,7 @@
 """The arrows of the house: cli -> workflow -> states, workflow -> notifications -> states;
-nothing imports cli (or web); states imports none of the others; no import cycles; no module
-takes another module's private name. Each failure names the offending import."""
+web -> workflow, and cli -> web only where `lps serve` starts it; nothing imports cli;
+states imports none of the others; no import cycles; no module takes another module's
+private name. Each failure names the offending import."""
 
 from __future__ import annotations
 
@@ -19,7 +20,8 @@ ALLOWED: dict[str, frozenset[str]] = {
     "states": frozenset(),
     "notifications": frozenset({"states"}),
     "workflow": frozenset({"states", "notifications"}),
-    "cli": frozenset({"workflow"}),
+    # `lps serve` starts the web face; no other command reaches it.
+    "cli": frozenset({"workflow", "web"}),
     "web": frozenset({"workflow"}),
 }
 
@@ -99,6 +101,17 @@ def test_each_package_imports_only_what_its_arrows_allow() -> None:
     assert wrong == [], "imports against the arrows:\n" + "\n".join(wrong)
 
 
+def test_only_lps_serve_reaches_the_web_face() -> None:
+    reaching = sorted(
+        {
+            i.where.split(":")[0]
+            for i in IMPORTS
+            if i.source.startswith("cli") and i.target.startswith("web")
+        }
+    )
+    assert reaching == ["cli/serve.py"]
+
+
 def test_no_module_takes_another_modules_private_name() -> None:
     wrong = [
         str(i)
@@ -162,3 +175,27 @@ def test_a_wrong_arrow_is_named(
     with pytest.raises(AssertionError) as failed:
         checker.test_each_package_imports_only_what_its_arrows_allow()
     assert f"{source}:1: {source[:-3].replace('/', '.')} {expected}" in str(failed.value)
+
+
+# The faces parse, call the engine and render: the database and the state machine are
+# below them, reached only through workflow.
+FACE_FORBIDDEN = ("sqlalchemy", "transitions", "alembic")
+
+
+def test_the_faces_hold_no_sql_and_no_state_machine() -> None:
+    offending = []
+    for name, path in MODULES.items():
+        if name.split(".")[0] not in ("cli", "web"):
+            continue
+        for node in ast.walk(ast.parse(path.read_text(encoding="utf-8"))):
+            modules = (
+                [alias.name for alias in node.names]
+                if isinstance(node, ast.Import)
+                else [node.module or ""]
+                if isinstance(node, ast.ImportFrom)
+                else []
+            )
+            for module in modules:
+                if module.split(".")[0] in FACE_FORBIDDEN:
+                    offending.append(f"{path.relative_to(ROOT)}:{node.lineno}: imports {module}")
+    assert not offending, "\n".join(offending)

@@ -41,6 +41,8 @@ def test_cohort_create_list_show(lps: Cli) -> None:
         "send_hour": 9,
         "jti_link": None,
         "articles": [{"title": "Ledelse i praksis", "url": "https://example.dk/a.pdf"}],
+        "self_service": "off",
+        "link_days": 28,
         "participants": 0,
         "by_state": {},
     }

@@ -131,6 +131,7 @@ def _extra(rule: str) -> dict[str, Any]:
         },
         "closing_reminder": {"certified_on": DAY_DATES[4]},
         "withdrawal_notice": {"reason": "Nyt job <i> & anden kommune"},
+        "confirmation_rejected": {"step": "manager_conversation", "reason": "Forkert <dato>"},
         "group_announcement": {
             "group": {
                 "number": 2,
@@ -310,7 +311,7 @@ def test_naive_datetime_and_unknown_language_are_refused() -> None:
 
 
 def test_rules_are_exactly_the_notifications_of_the_programme() -> None:
-    assert len(RULES) == len(set(RULES)) == 19
+    assert len(RULES) == len(set(RULES)) == 20
     assert "auto_complete" not in RULES
     assert {"welcome", "admin_digest", "certificate", "host_letter", "day_reminder"} <= set(RULES)
 

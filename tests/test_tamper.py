@@ -116,6 +116,7 @@ def rehash(row: Any, key: str | None = None, **changes: Any) -> dict[str, Any]:
         role=values["role"],
         facts=values["facts_digest"],
         key=key,
+        channel=values["channel"],
     )
     return values
 

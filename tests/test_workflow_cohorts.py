@@ -205,6 +205,7 @@ def test_host_in_another_municipality_is_refused(wf: Workflow, clock: FixedClock
         "to_state": "enrolled",
         "note": None,
         "data": {"role": "hr"},
+        "channel": "cli",
     }
 
 

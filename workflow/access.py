@@ -68,6 +68,8 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_entries": ("SELECT", "INSERT"),
         "deadlines": ("SELECT", "INSERT", "UPDATE"),
         "outbox": ("SELECT", "INSERT", "UPDATE"),
+        "links": ("SELECT", "INSERT", "UPDATE"),
+        "approvals": ("SELECT", "INSERT"),
         "alembic_version": _READ,
     },
 }

@@ -72,11 +72,13 @@ def entry_hash(
     role: str | None = None,
     facts: str | None = None,
     key: str | None = None,
+    channel: str | None = None,
 ) -> str:
     """The hash of one entry; it covers the note only through its digest, so a note can be
     erased for privacy while the chain still verifies. ``facts`` (the digest of the facts
-    the step recorded) and ``role`` are covered when ``facts`` is given; ``key`` makes the
-    hash an HMAC."""
+    the step recorded) and ``role`` are covered when ``facts`` is given, the channel (cli,
+    link, scheduler) when it was kept; entries from before either keep the hash they had.
+    ``key`` makes the hash an HMAC."""
     fields: list[Any] = [
         prev_hash,
         participant_id,
@@ -91,6 +93,8 @@ def entry_hash(
     ]
     if facts is not None:
         fields += [role, facts]
+    if channel is not None:
+        fields.append(channel)
     payload = _canonical(fields)
     if key:
         return sign(key, payload)

@@ -7,7 +7,7 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -101,6 +101,7 @@ if TYPE_CHECKING:
     from workflow.operations import Health, Status, Supervisor, Thresholds
     from workflow.privacy import Erasure, PurgeCandidate, PurgeReport
     from workflow.report import Report
+    from workflow.selfservice import ApprovalView, LinkPage, Submitted
     from workflow.sweep import SweepReport
     from workflow.verify import VerifyReport
 
@@ -149,6 +150,7 @@ class Workflow:
         clock: Clock | None = None,
         actor: str | None = None,
         settings: Settings | None = None,
+        via: str = "cli",
     ):
         self.settings = settings or Settings()
         self.db = database
@@ -165,6 +167,7 @@ class Workflow:
                 "certificate": _certificate,
             },
             settings=self.settings,
+            channel=via,
         )
 
     @classmethod
@@ -209,8 +212,12 @@ class Workflow:
         send_hour: int = 9,
         jti_link: str | None = None,
         articles: list[dict[str, str]] | None = None,
+        self_service: str = "off",
+        link_days: int = 28,
     ) -> CohortView:
-        """Create a cohort with its five teaching days."""
+        """Create a cohort with its five teaching days. ``self_service`` says what the
+        personal links in its mail may do: ``off``, ``record`` or ``approve``; they work
+        until ``link_days`` after the due day of what they ask for."""
         values = validation.clean_all(
             validation.COHORT,
             {
@@ -228,6 +235,7 @@ class Workflow:
             raise InvalidInput("the absences allowed must be between 0 and 4")
         if not 0 <= send_hour <= 23:
             raise InvalidInput("the send hour must be between 0 and 23")
+        self._check_self_service(self_service, link_days)
         with self.db.transaction() as conn:
             exists = conn.execute(select(COHORTS.c.id).where(COHORTS.c.code == code)).first()
             if exists:
@@ -249,6 +257,8 @@ class Workflow:
                     articles=cleaned_articles,
                     schedule_sequence=0,
                     created_at=self.now(),
+                    self_service=self_service,
+                    link_days=link_days,
                 )
             )
         return self.cohort(code)
@@ -287,22 +297,39 @@ class Workflow:
         name: str | None = None,
         venue: str | None = None,
         admin_email: str | None = None,
+        self_service: str | None = None,
+        link_days: int | None = None,
     ) -> CohortChange:
         """Correct a cohort's name, venue or admin email (``None``: leave it; an empty venue
-        or admin email: remove it). Every participant's trail records what changed, and
-        mail queued from then on uses the new values."""
+        or admin email: remove it), or change its ``self_service`` and ``link_days``. Every
+        participant's trail records what changed, and mail queued from then on uses the new
+        values."""
         given = {
             field: value
             for field, value in (("name", name), ("venue", venue), ("admin_email", admin_email))
             if value is not None
         }
-        if not given:
-            raise InvalidInput("nothing to change: give a new name, venue or admin email")
-        values = validation.clean_all(validation.COHORT, given)
+        if not given and self_service is None and link_days is None:
+            raise InvalidInput(
+                "nothing to change: give a new name, venue, admin email, self-service or link days"
+            )
+        values: dict[str, Any] = validation.clean_all(validation.COHORT, given) if given else {}
+        if self_service is not None or link_days is not None:
+            self._check_self_service(self_service or "off", 28 if link_days is None else link_days)
+            if self_service is not None:
+                values["self_service"] = self_service
+            if link_days is not None:
+                values["link_days"] = link_days
         now = self.now()
         with self.db.transaction() as conn:
             cohort = cohort_row(conn, code)
-            old = {"name": cohort.name, "venue": cohort.venue, "admin_email": cohort.admin_email}
+            old = {
+                "name": cohort.name,
+                "venue": cohort.venue,
+                "admin_email": cohort.admin_email,
+                "self_service": cohort.self_service,
+                "link_days": cohort.link_days,
+            }
             changed = [field for field in values if values[field] != old[field]]
             if not changed:
                 return CohortChange(self.cohort(code), ())
@@ -322,13 +349,34 @@ class Workflow:
                 .where(PARTICIPANTS.c.cohort_id == cohort.id)
                 .order_by(PARTICIPANTS.c.id)
             ):
-                step = Step(ParticipantRow.from_row(row), updated, now, self.actor)
+                step = Step(
+                    ParticipantRow.from_row(row),
+                    updated,
+                    now,
+                    self.actor,
+                    channel=self.runtime.channel,
+                )
                 step.record(
                     "update_cohort", step.state, step.state, note=note, data={"changed": changed}
                 )
                 steps.append(step)
             write(conn, steps)
         return CohortChange(self.cohort(code), tuple(changed))
+
+    def _check_self_service(self, mode: str, link_days: int) -> None:
+        from workflow.links import SELF_SERVICE_MODES
+
+        if mode not in SELF_SERVICE_MODES:
+            raise InvalidInput(
+                f"unknown self-service '{mode}'; choose one of: {', '.join(SELF_SERVICE_MODES)}"
+            )
+        if mode != "off" and not self.settings.base_url:
+            raise InvalidInput(
+                "self-service needs LPS_BASE_URL, the address the links in the mail point to "
+                "(e.g. https://lps.kommune.dk); set it first"
+            )
+        if not 1 <= link_days <= 365:
+            raise InvalidInput("the link days must be between 1 and 365")
 
     def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
         """Move one teaching day; every pending deadline of the cohort follows."""
@@ -412,7 +460,7 @@ class Workflow:
             if problems:
                 raise GuardFailed("enrol", problems)
             row = insert_participant(conn, cohort, now, **values)
-            step = Step(row, cohort, now, self.actor)
+            step = Step(row, cohort, now, self.actor, channel=self.runtime.channel)
             notices = start_path(self.runtime, step, note=None)
             write(conn, [step])
         return step_result(step, notices)
@@ -601,7 +649,9 @@ class Workflow:
                 if str(row.id) in excluded or row.email.lower() in excluded:
                     skipped += 1
                     continue
-                step = Step(row, cohorts[row.cohort_id], now, self.actor)
+                step = Step(
+                    row, cohorts[row.cohort_id], now, self.actor, channel=self.runtime.channel
+                )
                 disorder = out_of_order(step)
                 if disorder:
                     refused[f"{row.email} (#{row.id})"] = [disorder]
@@ -685,6 +735,43 @@ class Workflow:
                 select(AUDIT).where(AUDIT.c.participant_id == row.id).order_by(AUDIT.c.seq)
             ).all()
         return [audit_view(e._mapping) for e in entries]
+
+    # -- self-service -------------------------------------------------------------------------
+
+    def open_link(self, token: str) -> LinkPage:
+        """The page of a personal link (reads only); an unknown, expired or revoked token
+        raises :class:`~workflow.selfservice.LinkClosed`."""
+        from workflow.selfservice import open_link
+
+        return open_link(self.runtime, token)
+
+    def submit_link(self, token: str, fields: Mapping[str, str]) -> Submitted:
+        """Record what a personal link's form says, through the same guards and unit of work
+        as :meth:`advance`; see :func:`workflow.selfservice.submit`."""
+        from workflow.selfservice import submit
+
+        return submit(self.runtime, self._acting, token, fields)
+
+    def _acting(self, actor: str, via: str) -> Workflow:
+        return Workflow(self.db, clock=self.clock, actor=actor, settings=self.settings, via=via)
+
+    def approvals(self, cohort: str | None = None) -> list[ApprovalView]:
+        """Confirmations made through links, waiting for an administrator."""
+        from workflow.selfservice import approvals
+
+        return approvals(self.runtime, cohort)
+
+    def approve(self, approval_id: int) -> ApprovalView:
+        """Record a waiting confirmation as its person submitted it."""
+        from workflow.selfservice import approve
+
+        return approve(self.runtime, self._acting, approval_id)
+
+    def reject(self, approval_id: int, reason: str) -> ApprovalView:
+        """Turn a waiting confirmation down; its person is told why by mail."""
+        from workflow.selfservice import reject
+
+        return reject(self.runtime, approval_id, reason)
 
     # -- deadlines and delivery ---------------------------------------------------------------
 
@@ -1052,6 +1139,6 @@ def _certificate(
     return certificate_maker(step, settings)
 
 
-def _shown(value: str | None) -> str:
+def _shown(value: str | int | None) -> str:
     # repr shows a line break or control character of a value being corrected as an escape.
     return "none" if value is None else repr(value)

@@ -502,7 +502,7 @@ def _save(
             if not member.new:
                 continue
             row = rows[member.id]
-            step = Step(row, cohort, now, runtime.actor)
+            step = Step(row, cohort, now, runtime.actor, channel=runtime.channel)
             others = [
                 {"name": m.name, "municipality": m.municipality, "workplace": m.workplace or ""}
                 for m in sorted(group.members, key=lambda m: m.name.casefold())

@@ -559,7 +559,7 @@ def import_participants(
             participants = _insert_all(conn, cohort, chunk, now)
             steps = []
             for row, participant in zip(chunk, participants, strict=True):
-                step = Step(participant, cohort, now, runtime.actor)
+                step = Step(participant, cohort, now, runtime.actor, channel=runtime.channel)
                 start_path(runtime, step, note=f"imported from {source_name}, line {row.line}")
                 steps.append(step)
             write(conn, steps)

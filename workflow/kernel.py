@@ -95,6 +95,8 @@ class Runtime:
     actor: str
     attachments: Mapping[str, AttachmentMaker] = field(default_factory=dict)
     settings: Settings = field(default_factory=Settings)
+    # How the steps come: cli, link or scheduler (each audit entry's channel).
+    channel: str = "cli"
 
     def __post_init__(self) -> None:
         # Every way an actor comes in (the CLI, a script, the web) passes this one rule.
@@ -197,7 +199,7 @@ def change(
     with runtime.db.reading() as conn:
         row = find_participant(conn, ref)
         cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
-    step = Step(row, cohort, now, runtime.actor)
+    step = Step(row, cohort, now, runtime.actor, channel=runtime.channel)
     disorder = out_of_order(step)
     if disorder:
         raise GuardFailed("step", [disorder])
@@ -318,7 +320,7 @@ def _enrol_deferred(runtime: Runtime, conn: Connection, old: Step, code: str) ->
         jti_link=old.row.jti_link,
         deferred_from=old.row.id,
     )
-    step = Step(row, cohort, old.now, runtime.actor)
+    step = Step(row, cohort, old.now, runtime.actor, channel=runtime.channel)
     # The carried facts are the step's change to the new row, written with it.
     step.facts = Facts(
         manager_conversation=old.facts.manager_conversation,

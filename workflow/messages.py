@@ -13,6 +13,7 @@ from typing import Any
 
 from states.programme import DAY_THEMES, obligation_due
 from states.rules import MESSAGE_CONTEXT, local_moment
+from workflow import links
 from workflow.records import CohortRow, ParticipantRow, Step
 from workflow.settings import Settings
 
@@ -239,6 +240,7 @@ def queue(
             continue
         language = row.language if role == "participant" else "da"
         context = {**base, "recipient": {"role": role, "name": who[0], "email": who[1]}}
+        context.update(links.mint(step, rule, role, language, settings))
         rendered = render(rule, language, context)
         step.outbox.append(
             outbox_row(

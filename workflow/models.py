@@ -27,11 +27,13 @@ from sqlalchemy.engine import Dialect
 from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
+    "APPROVALS",
     "AUDIT",
     "AUDIT_CHECKPOINTS",
     "COHORTS",
     "DEADLINES",
     "DIGEST_CHECKS",
+    "LINKS",
     "MEMBERSHIPS",
     "NAMING",
     "OUTBOX",
@@ -46,7 +48,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0006"
+SCHEMA_REVISION = "0007"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -116,6 +118,10 @@ COHORTS = Table(
     Column("articles", JsonDoc, default=list, nullable=False),
     Column("schedule_sequence", Integer, default=0, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+    # How much the cohort trusts the personal links in its mail: off, record or approve.
+    Column("self_service", String(10), default="off", server_default="off", nullable=False),
+    # How many days after an obligation's due day its links still work.
+    Column("link_days", Integer, default=28, server_default="28", nullable=False),
 )
 
 
@@ -176,6 +182,8 @@ AUDIT = Table(
     Column("facts_digest", String(64)),
     # Which audit key sealed the hash (an HMAC); '' for a plain SHA-256.
     Column("key_id", String(16), default="", server_default="", nullable=False),
+    # How the entry came: cli, link or scheduler; NULL for entries from before it was kept.
+    Column("channel", String(20)),
     UniqueConstraint("participant_id", "seq", name="uq_audit_participant_seq"),
 )
 
@@ -193,6 +201,48 @@ AUDIT_CHECKPOINTS = Table(
     Column("key_id", String(16), nullable=False),
     Column("body", Text, nullable=False),
     Column("signature", String(64), nullable=False),
+)
+
+
+# A personal link in a mail: only the SHA-256 of its token is kept. One person, one
+# participant, one step; it expires, and closes when the step is recorded or the path ends.
+LINKS = Table(
+    "links",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("token_hash", String(64), unique=True, nullable=False),
+    Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
+    Column("role", String(20), nullable=False),
+    Column("person", String(340), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("language", String(2), nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("expires_at", UTCDateTime(), nullable=False),
+    # active, submitted (waiting for approval), used or revoked
+    Column("status", String(20), default="active", nullable=False),
+    Column("closed_at", UTCDateTime()),
+    Column("closed_reason", String(200)),
+    Index("ix_links_participant", "participant_id"),
+)
+
+
+# A confirmation made through a link of a cohort in approve mode, waiting for an administrator.
+APPROVALS = Table(
+    "approvals",
+    metadata,
+    Column("id", Integer, primary_key=True),
+    Column("participant_id", Integer, ForeignKey("participants.id"), nullable=False),
+    Column("link_id", Integer, ForeignKey("links.id"), nullable=False),
+    Column("purpose", String(40), nullable=False),
+    Column("request", JsonDoc, default=dict, nullable=False),
+    Column("submitted_by", String(100), nullable=False),
+    Column("submitted_at", UTCDateTime(), nullable=False),
+    # pending, approved or rejected
+    Column("status", String(20), default="pending", nullable=False),
+    Column("decided_at", UTCDateTime()),
+    Column("decided_by", String(100)),
+    Column("reason", Text),
+    Index("ix_approvals_status", "status"),
 )
 
 
@@ -292,7 +342,14 @@ MEMBERSHIPS = Table(
 )
 
 # The tables that hold participants' data: row-level security is forced on each.
-PARTICIPANT_DATA = ("participants", "audit_entries", "deadlines", "outbox")
+PARTICIPANT_DATA = (
+    "participants",
+    "audit_entries",
+    "deadlines",
+    "outbox",
+    "links",
+    "approvals",
+)
 
 _PARTIAL_INDEXES: list[Index] = []
 

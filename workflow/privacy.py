@@ -25,6 +25,7 @@ from states.facts import DayRecord, Facts, Waiver
 from states.programme import FINAL_STATES, LOCAL_TZ, REASON_REQUIRED, STATE_BY_NAME
 from workflow.errors import BulkRefused, GuardFailed, LpsError
 from workflow.kernel import Runtime, write
+from workflow.models import APPROVALS, LINKS
 from workflow.queries import find_participant, next_due
 from workflow.records import (
     AUDIT,
@@ -328,6 +329,24 @@ def _scrub(
             erased_at=now,
         ),
         [{"b_id": r.id, "b_name": pseudonym(r.id), "b_email": pseudonym_email(r.id)} for r in rows],
+    )
+    ids = [r.id for r in rows]
+    conn.execute(
+        update(LINKS)
+        .where(LINKS.c.participant_id.in_(ids), LINKS.c.status.in_(("active", "submitted")))
+        .values(status="revoked", closed_at=now, closed_reason="participant erased")
+    )
+    conn.execute(update(LINKS).where(LINKS.c.participant_id.in_(ids)).values(person="(erased)"))
+    # What a person submitted through a link (goals, a host) goes with the rest.
+    conn.execute(
+        update(APPROVALS)
+        .where(APPROVALS.c.participant_id.in_(ids))
+        .values(request={}, submitted_by="(erased)")
+    )
+    conn.execute(
+        update(APPROVALS)
+        .where(APPROVALS.c.participant_id.in_(ids), APPROVALS.c.status == "pending")
+        .values(status="rejected", decided_at=now, reason="participant erased")
     )
     notes = 0
     for r in rows:

@@ -30,12 +30,14 @@ from workflow.models import (
     COHORTS,
     DEADLINES,
     DIGEST_CHECKS,
+    LINKS,
     OUTBOX,
     PARTICIPANTS,
     UTCDateTime,
 )
 
 __all__ = [
+    "LINK_DONE",
     "TABLES",
     "CohortRow",
     "ParticipantRow",
@@ -50,7 +52,8 @@ __all__ = [
 
 
 TABLES = {
-    table.name: table for table in (COHORTS, PARTICIPANTS, AUDIT, DEADLINES, OUTBOX, DIGEST_CHECKS)
+    table.name: table
+    for table in (COHORTS, PARTICIPANTS, AUDIT, DEADLINES, OUTBOX, DIGEST_CHECKS, LINKS)
 }
 
 
@@ -67,6 +70,8 @@ class CohortRow:
     jti_link: str | None
     articles: list[dict[str, str]]
     schedule_sequence: int
+    self_service: str = "off"
+    link_days: int = 28
 
     @cached_property
     def plan(self) -> CohortPlan:
@@ -87,6 +92,8 @@ class CohortRow:
             jti_link=m.jti_link,
             articles=list(m.articles or []),
             schedule_sequence=m.schedule_sequence,
+            self_service=m.self_service,
+            link_days=m.link_days,
         )
 
 
@@ -222,6 +229,10 @@ class Step:
     host_deadline: DueMoment | None = None
     # The later cohort a deferral moves the participant to, enrolled in the same transaction.
     moves_to: str | None = None
+    # How the step came: cli, link or scheduler (the audit entries' channel).
+    channel: str = "cli"
+    # The personal links the step's mails carry (LINKS rows).
+    links: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
         self.state = self.row.state
@@ -234,7 +245,7 @@ class Step:
 
     @property
     def changed(self) -> bool:
-        return bool(self.audit or self.resolved_deadlines or self.outbox)
+        return bool(self.audit or self.resolved_deadlines or self.outbox or self.links)
 
     @property
     def finished(self) -> bool:
@@ -261,6 +272,7 @@ class Step:
             "note": note,
             "note_digest": note_digest(note),
             "data": data or {},
+            "channel": self.channel,
         }
         self.audit.append(entry)
         return entry
@@ -287,6 +299,7 @@ class Step:
                 role=role,
                 facts=facts,
                 key=key,
+                channel=entry["channel"],
             )
         self.head = head
 
@@ -493,6 +506,11 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
         if step.finished:
             _cancel_pending(conn, step)
     insert_ignoring_duplicates(conn, OUTBOX, [row for step in written for row in step.outbox])
+    links = [row for step in written for row in step.links]
+    if links:
+        conn.execute(LINKS.insert(), links)
+    for step in written:
+        _close_links(conn, step)
     return conflicts
 
 
@@ -606,3 +624,47 @@ def _cancel_pending(conn: Connection, step: Step) -> None:
         )
         .values(status="dropped", last_error=f"participant {step.state} before delivery")
     )
+
+
+# Which fact records the step a link asks for; a link closes once its fact is there.
+LINK_DONE: dict[str, Callable[[Facts], bool]] = {
+    "manager_conversation": lambda facts: facts.manager_conversation is not None,
+    "jti": lambda facts: facts.jti_completed is not None,
+    "host": lambda facts: facts.host is not None,
+    "career_visit": lambda facts: facts.career_visit is not None,
+    "closing": lambda facts: (
+        facts.closing_conversation is not None or facts.closing_declined is not None
+    ),
+}
+
+
+def _close_links(conn: Connection, step: Step) -> None:
+    """Close the participant's open links that the step made pointless: all of them when the
+    path ended, else those whose step is now recorded (by anyone, through any channel)."""
+    open_statuses = ("active", "submitted")
+    if step.finished:
+        if step.row.state in FINAL_STATES:
+            return
+        conn.execute(
+            update(LINKS)
+            .where(LINKS.c.participant_id == step.row.id, LINKS.c.status.in_(open_statuses))
+            .values(status="revoked", closed_at=step.now, closed_reason=f"participant {step.state}")
+        )
+        return
+    if step.facts is step.row.facts:
+        return
+    done = [
+        purpose
+        for purpose, recorded in LINK_DONE.items()
+        if recorded(step.facts) and not recorded(step.row.facts)
+    ]
+    if done:
+        conn.execute(
+            update(LINKS)
+            .where(
+                LINKS.c.participant_id == step.row.id,
+                LINKS.c.purpose.in_(done),
+                LINKS.c.status.in_(open_statuses),
+            )
+            .values(status="used", closed_at=step.now, closed_reason="recorded")
+        )

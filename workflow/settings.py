@@ -35,6 +35,7 @@ MAIL_DIR = "LPS_MAIL_DIR"
 MAIL_FROM = "LPS_MAIL_FROM"
 CERTIFICATE_SECRET = "LPS_CERTIFICATE_SECRET"
 AUDIT_KEY = "LPS_AUDIT_KEY"
+BASE_URL = "LPS_BASE_URL"
 # Set by systemd for a unit of Type=notify; its name is systemd's, not ours.
 NOTIFY_SOCKET = "NOTIFY_SOCKET"
 
@@ -88,6 +89,12 @@ VARIABLES: tuple[Variable, ...] = (
         "unset: plain SHA-256 chains, no checkpoints",
     ),
     Variable(
+        BASE_URL,
+        "where the personal links in the mail point (`lps serve` behind a reverse proxy "
+        "with TLS, e.g. `https://lps.kommune.dk`)",
+        "unset: mails carry no links",
+    ),
+    Variable(
         NOTIFY_SOCKET,
         "set by systemd for a `Type=notify` unit: `lps scheduler run` reports there that it "
         "is ready, a watchdog ping per sweep and the last sweep as its status",
@@ -108,6 +115,7 @@ class Settings:
     certificate_secret: str = DEFAULT_CERTIFICATE_SECRET
     audit_key: str | None = None
     notify_socket: str | None = None
+    base_url: str | None = None
 
     @classmethod
     def from_env(cls, env: Mapping[str, str], *, database_url: str | None = None) -> Settings:
@@ -128,6 +136,7 @@ class Settings:
             certificate_secret=env.get(CERTIFICATE_SECRET) or DEFAULT_CERTIFICATE_SECRET,
             audit_key=env.get(AUDIT_KEY) or None,
             notify_socket=given(NOTIFY_SOCKET),
+            base_url=given(BASE_URL),
         )
 
     def clock(self) -> Clock:

@@ -33,6 +33,7 @@ from workflow import messages
 from workflow.clock import Clock, lease_clock_for
 from workflow.errors import ConcurrentChange, GuardFailed
 from workflow.kernel import Runtime, fire
+from workflow.links import CHASED_BY, pending_confirmations
 from workflow.machine import attached
 from workflow.records import (
     COHORTS,
@@ -218,6 +219,7 @@ def _due_batch(
         for row in conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id.in_(participant_ids)))
     }
     cohorts = load_cohorts(conn, {p.cohort_id for p in participants.values()})
+    waiting = pending_confirmations(conn, participant_ids)
     steps: dict[int, Step] = {}
     decisions: dict[int, list[Decision]] = {}
     due_at: dict[int, datetime] = {}
@@ -226,8 +228,10 @@ def _due_batch(
             row = participants[deadline.participant_id]
             step = steps.get(row.id)
             if step is None:
-                step = steps[row.id] = Step(row, cohorts[row.cohort_id], now, SCHEDULER_ACTOR)
-            decision = _decide(runtime, step, deadline, model, now)
+                step = steps[row.id] = Step(
+                    row, cohorts[row.cohort_id], now, SCHEDULER_ACTOR, channel="scheduler"
+                )
+            decision = _decide(runtime, step, deadline, model, now, waiting)
             decisions.setdefault(row.id, []).append(decision)
             due_at[id(decision)] = deadline.due_at
     conflicts = {step.row.id for step in write_steps(conn, list(steps.values()))}
@@ -249,7 +253,14 @@ def _due_batch(
     return len(due)
 
 
-def _decide(runtime: Runtime, step: Step, deadline: Any, model: Any, now: datetime) -> Decision:
+def _decide(
+    runtime: Runtime,
+    step: Step,
+    deadline: Any,
+    model: Any,
+    now: datetime,
+    waiting: set[tuple[int, str]],
+) -> Decision:
     rule = TIMED_RULE_BY_NAME[deadline.rule]
     row = step.row
 
@@ -270,6 +281,9 @@ def _decide(runtime: Runtime, step: Step, deadline: Any, model: Any, now: dateti
             )
         return decided("dropped", "dropped", detail)
     reason = still_applies(rule, situation)
+    chased = CHASED_BY.get(rule.name)
+    if reason is None and chased is not None and (row.id, chased) in waiting:
+        reason = "a confirmation of it is waiting for approval (`lps approvals list`)"
     if reason is not None:
         return decided("skipped", "skipped", reason)
     if rule.fires is not None:

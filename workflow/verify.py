@@ -277,6 +277,7 @@ def _check_chain(
             role=entry.role,
             facts=entry.facts_digest,
             key=key if entry.key_id else None,
+            channel=entry.channel,
         )
         if recomputed != entry.hash:
             return problem(entry.seq, "its content does not match its hash: edited")

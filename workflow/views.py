@@ -48,6 +48,8 @@ class CohortView:
     articles: list[dict[str, str]]
     participants: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
+    self_service: str = "off"
+    link_days: int = 28
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -60,6 +62,8 @@ class CohortView:
             "send_hour": self.send_hour,
             "jti_link": self.jti_link,
             "articles": self.articles,
+            "self_service": self.self_service,
+            "link_days": self.link_days,
             "participants": self.participants,
             "by_state": self.by_state,
         }
@@ -169,6 +173,8 @@ class AuditView:
     role: str | None = None
     """The authenticated database role that wrote the entry (``actor`` is whom it says it
     acted for); ``None`` before it was recorded, or before the step is written."""
+    # cli, link or scheduler; None for entries written before the channel was kept.
+    channel: str | None = None
 
     @property
     def summary(self) -> str:
@@ -192,6 +198,7 @@ class AuditView:
             "to_state": self.to_state,
             "note": self.note,
             "data": self.data,
+            "channel": self.channel,
         }
 
 
@@ -283,6 +290,8 @@ def cohort_view(row: CohortRow, counts: dict[str, int]) -> CohortView:
         articles=row.articles,
         participants=sum(counts.values()),
         by_state={s: counts[s] for s in STATE_NAMES if s in counts},
+        self_service=row.self_service,
+        link_days=row.link_days,
     )
 
 
@@ -339,4 +348,5 @@ def audit_view(m: Any) -> AuditView:
         note=m["note"],
         data=dict(m["data"] or {}),
         role=m.get("role"),
+        channel=m.get("channel"),
     )

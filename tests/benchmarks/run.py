@@ -3,9 +3,9 @@
     python -m tests.benchmarks.run [--only NAME] [--postgres] [--scale small|full]
     python tests/benchmarks/run.py ...
 
-Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory. Each runs on SQLite;
-bulk, sweep and lookups also on PostgreSQL with ``--postgres`` (a schema of its own, dropped
-afterwards). ``--scale small`` divides the sizes by ten for a quick check.
+Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory, web. Each runs on
+SQLite; bulk, sweep, lookups and web also on PostgreSQL with ``--postgres`` (a schema of its
+own, dropped afterwards). ``--scale small`` divides the sizes by ten for a quick check.
 """
 
 from __future__ import annotations
@@ -28,8 +28,9 @@ BENCHMARKS = {
     "lookups": "tests.benchmarks.lookups",
     "startup": "tests.benchmarks.startup",
     "memory": "tests.benchmarks.memory",
+    "web": "tests.benchmarks.web",
 }
-POSTGRES_CAPABLE = {"bulk", "sweep", "lookups"}
+POSTGRES_CAPABLE = {"bulk", "sweep", "lookups", "web"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
