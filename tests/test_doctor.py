@@ -13,6 +13,7 @@ from helpers import fails, ok
 
 from workflow.db import Database
 from workflow.migrate import upgrade
+from workflow.models import SCHEMA_REVISION
 
 NOW = "2027-01-04T10:00"
 SECRETS = {"LPS_CERTIFICATE_SECRET": "vores-egen-hemmelighed", "LPS_AUDIT_KEY": "nøgle"}
@@ -49,7 +50,7 @@ def test_a_correct_sqlite_deployment_is_well(sqlite_deployment: Cli, tmp_path: P
 
     result = ok(sqlite_deployment, "doctor", "--config", str(unit))
 
-    assert result.stdout.startswith("All is well: schema 0006; a recent sweep; ")
+    assert result.stdout.startswith(f"All is well: schema {SCHEMA_REVISION}; a recent sweep; ")
     assert len(result.stdout.splitlines()) == 1
 
 
@@ -58,8 +59,8 @@ def test_a_correct_postgres_deployment_is_well(pg_deployment: Cli) -> None:
 
     role = pg_deployment.url.split("://", 1)[1].split("@", 1)[0]
     assert result.stdout.splitlines() == [
-        f"All is well: schema 0006; connected as {role}, held by row-level security; "
-        f"row-level security forced on 4 tables; a recent sweep; mail folder "
+        f"All is well: schema {SCHEMA_REVISION}; connected as {role}, held by row-level security; "
+        f"row-level security forced on 6 tables; a recent sweep; mail folder "
         f"{pg_deployment.env['LPS_MAIL_DIR']}."
     ]
 
@@ -125,8 +126,8 @@ def test_a_schema_not_current_is_named(tmp_path: Path) -> None:
     lps = Cli(url, env={"LPS_MAIL_DIR": str(tmp_path / "mail"), **SECRETS})
 
     assert problems(lps) == [
-        f"Error: database {url} has schema revision 0005, this lps needs 0006; run `lps init` "
-        "to create or upgrade it"
+        f"Error: database {url} has schema revision 0005, this lps needs {SCHEMA_REVISION}; "
+        "run `lps init` to create or upgrade it"
     ]
 
 

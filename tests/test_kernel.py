@@ -167,6 +167,7 @@ def test_audit_hash_chain_and_versions(wf: Workflow, clock: FixedClock, pid: int
             data=row["data"],
             role=row["role"],
             facts=row["facts_digest"],
+            channel=row["channel"],
         )
     assert len({r["hash"] for r in rows}) == len(rows)
     assert (head.audit_head, head.audit_seq) == (rows[-1]["hash"], len(rows))
