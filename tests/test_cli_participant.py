@@ -208,6 +208,7 @@ def test_actor_appears_in_the_history(lps: Cli) -> None:
         "10:00",
         role,
         "bob",
+        "cli",
         "withdraw",
         "manager_conversation_held",
         "withdrawn",
@@ -253,7 +254,17 @@ def test_history_csv_neutralises_formulas(lps: Cli, note: str) -> None:
     add(lps)
     ok(lps, "--actor", "=cmd", "advance", "1", "withdraw", "--reason", note)
     rows = list(csv.reader(io.StringIO(ok(lps, "history", "1", "--format", "csv").stdout)))
-    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note", "role"]
+    assert rows[0] == [
+        "seq",
+        "at",
+        "actor",
+        "event",
+        "from_state",
+        "to_state",
+        "note",
+        "role",
+        "channel",
+    ]
     assert rows[2] == [
         "2",
         "2027-01-04T09:00:00+00:00",
@@ -262,7 +273,8 @@ def test_history_csv_neutralises_formulas(lps: Cli, note: str) -> None:
         "enrolled",
         "withdrawn",
         "'" + note,
-        rows[1][-1],
+        rows[1][-2],
+        "cli",
     ]
     assert rows[1][6] == ""
     # the JSON history keeps the note exactly as written

@@ -46,8 +46,8 @@ def test_history_shows_the_rule_and_recipients_of_a_notification(
     assert lps("remind").exit_code == 0, lps("remind").output
     shown = lps("history", str(pid))
     assert shown.exit_code == 0, shown.output
-    # seq, date, time, role, on behalf of, event, from, to: then the note.
-    notes = [x.split(None, 8)[8] for x in shown.output.splitlines() if " notify " in x]
+    # seq, date, time, role, on behalf of, via, event, from, to: then the note.
+    notes = [x.split(None, 9)[9] for x in shown.output.splitlines() if " notify " in x]
     assert notes == [
         "manager_conversation_reminder to participant, manager",
         "manager_conversation_escalation to manager, admin",
@@ -55,7 +55,7 @@ def test_history_shows_the_rule_and_recipients_of_a_notification(
         "day_reminder #1 to participant",
     ]
     csv_rows = lps("history", str(pid), "--format", "csv").output.splitlines()
-    before_role = csv_rows[-1].rsplit(",", 1)[0]
+    before_role = csv_rows[-1].rsplit(",", 2)[0]
     assert before_role.endswith(",notify,jti_invited,jti_invited,day_reminder #1 to participant")
 
 
