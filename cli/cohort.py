@@ -1,4 +1,4 @@
-"""``lps cohort``: cohorts and their five teaching days."""
+"""``lps cohort``: cohorts and their teaching days."""
 
 from __future__ import annotations
 
@@ -22,7 +22,10 @@ def cohort() -> None:
     "--name", required=True, help="The cohort's name, e.g. 'Leder på spring, forår 2027'."
 )
 @click.option(
-    "--days", required=True, type=DATE_LIST, help="The five teaching days, comma-separated."
+    "--days",
+    required=True,
+    type=DATE_LIST,
+    help="The teaching days (five in the built-in programme), comma-separated.",
 )
 @click.option("--venue", help="Where the teaching days take place.")
 @click.option("--admin-email", help="The course administration's address: alerts and digests.")
@@ -48,6 +51,12 @@ def cohort() -> None:
     metavar="TITLE|URL",
     help="An article sent with the JTI invitation (repeatable).",
 )
+@click.option(
+    "--programme",
+    "programme",
+    metavar="VERSION",
+    help="The programme version it runs (default: `lps programme default`).",
+)
 @json_option("Print the cohort as JSON.")
 @click.pass_obj
 def create(
@@ -61,9 +70,10 @@ def create(
     send_hour: int,
     jti_link: str | None,
     articles: tuple[str, ...],
+    programme: str | None,
     as_json: bool,
 ) -> None:
-    """Create cohort CODE with its five teaching days."""
+    """Create cohort CODE with its teaching days."""
     parsed = []
     for article in articles:
         title, _, url = article.partition("|")
@@ -80,6 +90,7 @@ def create(
         send_hour=send_hour,
         jti_link=jti_link,
         articles=parsed,
+        programme=programme,
     )
     emit(
         as_json,
@@ -99,7 +110,7 @@ def list_(app: App, as_json: bool) -> None:
         [v.as_json() for v in views],
         lambda: table(
             ["code", "name", "day 1", "day 5", "venue", "participants"],
-            [(v.code, v.name, v.days[0], v.days[4], v.venue, v.participants) for v in views],
+            [(v.code, v.name, v.days[0], v.days[-1], v.venue, v.participants) for v in views],
         ),
     )
 
@@ -175,7 +186,11 @@ def update(
 @cohort.command("reschedule")
 @click.argument("code")
 @click.option(
-    "--day", "day", type=click.IntRange(1, 5), required=True, help="Which teaching day (1-5)."
+    "--day",
+    "day",
+    type=click.IntRange(1, 8),
+    required=True,
+    help="Which teaching day (1-5 in the built-in programme).",
 )
 @click.argument("new_date", metavar="DATE", type=DATE)
 @click.pass_obj

@@ -221,7 +221,12 @@ def _encoded(value: Any) -> str:
     return encoded
 
 
-def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
+def render_shaped(
+    rule: str,
+    language: str,
+    context: Mapping[str, Any],
+    overrides: tuple[tuple[str, str], ...] = (),
+) -> Rendered:
     """The same result as :func:`render`, computed once per message shape.
 
     Personal values are swapped for private-use placeholders, the placeholder message is
@@ -229,8 +234,8 @@ def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rende
     escaped in the HTML. Values that rendering would reshape (line breaks, surrounding
     spaces) fall back to a direct render.
     """
-    if rule not in _SHAPED_RULES:
-        return render(rule, language, context)
+    if rule not in _SHAPED_RULES or overrides:
+        return render(rule, language, context, overrides)
     shaped: dict[str, Any] = dict(context)
     values: dict[str, str] = {}
     for index, (outer, key) in enumerate(_PERSONAL_FIELDS):

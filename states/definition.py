@@ -208,10 +208,7 @@ class DefinitionError(LpsError):
         )
 
     def lines(self) -> list[str]:
-        return [
-            f"{self.source} is not a valid programme definition:",
-            *(f"  {problem}" for problem in self.problems),
-        ]
+        return [f"{self.source}: {problem}" for problem in self.problems]
 
 
 # -- Where each key stands ---------------------------------------------------------------------

@@ -43,7 +43,6 @@ def _arrows(p: Programme) -> list[tuple[str, str, str, str]]:
 def mermaid(include_exits: bool = False, programme: Programme | None = None) -> str:
     """A Mermaid ``stateDiagram-v2`` of the programme with Danish labels."""
     p = programme or BUILTIN
-
     lines = ["stateDiagram-v2"]
     for state in p.states:
         lines.append(f"    {state.name} : {state.label_da}")
@@ -64,7 +63,6 @@ def mermaid(include_exits: bool = False, programme: Programme | None = None) -> 
 def dot(include_exits: bool = False, programme: Programme | None = None) -> str:
     """A Graphviz DOT digraph of the programme with Danish labels."""
     p = programme or BUILTIN
-
     lines = [
         "digraph leder_paa_spring {",
         "    rankdir=TB;",

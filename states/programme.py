@@ -1175,13 +1175,18 @@ def normalise_trigger(name: str) -> str:
 
 
 def replay(
-    events: list[tuple[str, str | None, str | None]], programme: Programme | None = None
+    events: list[tuple[str, str | None, str | None]],
+    programme: Programme | None = None,
+    *,
+    start: str | None = None,
+    first: int = 1,
 ) -> str | None:
     """Replay audited (event, from_state, to_state) rows; return the final state or raise
-    ``ValueError`` naming the first entry that does not follow the programme."""
+    ``ValueError`` naming the first entry that does not follow the programme. ``start`` is
+    the state before the first row (``None``: not enrolled yet), ``first`` its number."""
     found = programme or BUILTIN
-    state: str | None = None
-    for index, (event, from_state, to_state) in enumerate(events, start=1):
+    state: str | None = start
+    for index, (event, from_state, to_state) in enumerate(events, start=first):
         if from_state != state:
             raise ValueError(f"entry {index} ({event}) starts from {from_state}, expected {state}")
         if to_state is None or to_state not in found.state_by_name:

@@ -8,6 +8,7 @@ import re
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
+from programme_helpers import four_days_no_visit
 
 from states import programme
 from states.definition import (
@@ -29,17 +30,6 @@ def variant(text: str = BUILTIN_TOML, **replacements: str) -> str:
         assert old in text, old
         text = text.replace(old, new, 1)
     return text
-
-
-def four_days_no_visit() -> str:
-    """The built-in file cut down to four days and no career visit (a municipality's variant)."""
-    text = BUILTIN_TOML.replace('version = "leder-paa-spring/1"', 'version = "kort/1"')
-    text = re.sub(r"\[\[day\]\]  # D5\ntheme = .*\n\n", "", text)
-    text = re.sub(r"(\[step\.career_visit\].*\n)enabled = true", r"\1enabled = false", text)
-    text = text.replace('at = "D5-7"\nexpires = "D5"', 'at = "D4-7"\nexpires = "D4"')
-    text = text.replace('due = "D5"', 'due = "D4"')
-    text = text.replace("alle fem dage", "alle fire dage").replace("all five days", "all four days")
-    return re.sub(r"\[state\.day_5\]\nlabel = .*\n\n", "", text)
 
 
 def problems(text: str | bytes) -> list[str]:

@@ -35,7 +35,7 @@ from states.programme import (
     waiver_refusal,
 )
 from states.rules import cohort_deadlines, host_letter_deadline
-from workflow import validation
+from workflow import programmes, validation
 from workflow.clock import Clock
 from workflow.db import Database
 from workflow.errors import BulkRefused, GuardFailed, InvalidInput, NotFound
@@ -162,6 +162,18 @@ class Workflow:
             },
             settings=self.settings,
         )
+        self._load_programmes()
+
+    def _load_programmes(self) -> None:
+        # The versions this database has installed become known to the process, so that a
+        # cohort's row names a programme the engine can run.
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.db.reading() as conn:
+                programmes.load_installed(conn)
+        except DBAPIError:
+            pass  # a database without the schema yet: `lps init` creates it
 
     @classmethod
     def open(
@@ -191,6 +203,44 @@ class Workflow:
         with self.db.reading() as conn:
             return cohort_row(conn, code).plan
 
+    # -- programme versions -------------------------------------------------------------------
+
+    def check_programme(self, path: Path) -> programmes.ProgrammeView:
+        """Check a definition file and its templates through; nothing is written.
+        :class:`~states.definition.DefinitionError` names every problem."""
+        found = programmes.check_file(path)
+        definition = found.definition
+        return programmes.ProgrammeView(
+            definition.version, False, 0, 0, definition.day_count, False, None
+        )
+
+    def install_programme(self, path: Path) -> programmes.Installed:
+        """Install a definition file (and its templates) as a new, unchangeable version."""
+        with self.db.transaction() as conn:
+            return programmes.install(conn, path, self.now(), self.actor)
+
+    def programmes(self) -> list[programmes.ProgrammeView]:
+        """Every programme version, which one new cohorts get, and how many are on each."""
+        with self.db.reading() as conn:
+            return programmes.listing(conn)
+
+    def programme_text(self, version: str | None = None, fmt: str = "toml") -> str:
+        """A version (default: the one for new cohorts) as a definition file, JSON or a
+        Mermaid diagram."""
+        with self.db.reading() as conn:
+            found = programmes.resolve(conn, version)
+        return programmes.programme_text(found, fmt)
+
+    def diff_programmes(self, a: str, b: str) -> list[str]:
+        """What differs between two versions, one line each."""
+        with self.db.reading() as conn:
+            return programmes.diff(programmes.resolve(conn, a), programmes.resolve(conn, b))
+
+    def set_default_programme(self, version: str) -> str:
+        """Make ``version`` the programme of cohorts created from now on."""
+        with self.db.transaction() as conn:
+            return programmes.set_default(conn, version)
+
     # -- cohorts ------------------------------------------------------------------------------
 
     def create_cohort(
@@ -205,8 +255,10 @@ class Workflow:
         send_hour: int = 9,
         jti_link: str | None = None,
         articles: list[dict[str, str]] | None = None,
+        programme: str | None = None,
     ) -> CohortView:
-        """Create a cohort with its five teaching days."""
+        """Create a cohort with its teaching days, on programme version ``programme`` (by
+        default the one `lps programme default` names)."""
         values = validation.clean_all(
             validation.COHORT,
             {
@@ -219,7 +271,9 @@ class Workflow:
         )
         code = values["code"]
         cleaned_articles = validation.articles(articles or [])
-        check_days(days)
+        with self.db.reading() as conn:
+            chosen = programmes.resolve(conn, programme)
+        check_days(days, chosen.definition.day_count)
         if max_absences < 0 or max_absences > 4:
             raise InvalidInput("the absences allowed must be between 0 and 4")
         if not 0 <= send_hour <= 23:
@@ -232,11 +286,8 @@ class Workflow:
                 COHORTS.insert().values(
                     code=code,
                     name=values["name"],
-                    day_1=days[0],
-                    day_2=days[1],
-                    day_3=days[2],
-                    day_4=days[3],
-                    day_5=days[4],
+                    **{f"day_{number}": day for number, day in enumerate(days, start=1)},
+                    programme=chosen.version,
                     venue=values["venue"],
                     admin_email=values["admin_email"],
                     max_absences=max_absences,
@@ -328,14 +379,15 @@ class Workflow:
 
     def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
         """Move one teaching day; every pending deadline of the cohort follows."""
-        if day not in range(1, 6):
-            raise InvalidInput("--day must be a number from 1 to 5")
         now = self.now()
         with self.db.transaction() as conn:
             cohort = cohort_row(conn, code)
+            count = len(cohort.days)
+            if day not in range(1, count + 1):
+                raise InvalidInput(f"--day must be a number from 1 to {count}")
             days = list(cohort.days)
             days[day - 1] = new_date
-            check_days(days)
+            check_days(days, count)
             conn.execute(
                 update(COHORTS)
                 .where(COHORTS.c.id == cohort.id)
@@ -344,7 +396,13 @@ class Workflow:
                     schedule_sequence=cohort.schedule_sequence + 1,
                 )
             )
-            plan = CohortPlan(cohort.code, tuple(days), cohort.max_absences, cohort.send_hour)
+            plan = CohortPlan(
+                cohort.code,
+                tuple(days),
+                cohort.max_absences,
+                cohort.send_hour,
+                cohort.plan.programme,
+            )
             members = select(PARTICIPANTS.c.id).where(PARTICIPANTS.c.cohort_id == cohort.id)
             for moment in cohort_deadlines(plan):
                 conn.execute(
@@ -662,7 +720,7 @@ class Workflow:
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
         situation = Situation(row.state, row.facts, cohort.plan, row.municipality, self.now())
         views = []
-        for trigger in TRIGGERS:
+        for trigger in cohort.rules.triggers:
             reasons = refusals(trigger, situation, StepArgs(), probe=True)
             views.append(
                 TriggerView(

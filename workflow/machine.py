@@ -55,13 +55,11 @@ class StepModel:
         self.situation = situation
         self.args = args
         self.facts = situation.facts
-        machine = machine_for(situation.cohort.rules)
-        if machine is not self.machine:
-            # A batch crossed into a cohort on another version: carry on on its machine.
-            self.machine.remove_model(self)
-            machine.add_model(self, initial=INITIAL_STATE)
-            self.machine = machine
-        machine.set_state(situation.state, model=self)
+        # A batch may cross into a cohort on another version: its machine takes over. The
+        # model is fired through the machine's events rather than the trigger methods the
+        # first machine bound to it.
+        self.machine = machine_for(situation.cohort.rules)
+        self.machine.set_state(situation.state, model=self)
 
     def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts] | None:
         """Fire ``trigger`` for the participant in ``situation``; return (state, facts), or
@@ -75,7 +73,7 @@ class StepModel:
             # Not a transition of this state: the rules name the way there.
             self.refused = refusals(trigger, situation, args)
             return None
-        fired: Any = self.trigger(trigger)  # type: ignore[attr-defined]
+        fired: Any = events[trigger].trigger(self)
         if not fired:
             return None
         return self.state, self.facts
@@ -146,9 +144,10 @@ def attached(programme: Programme | None = None) -> Iterator[StepModel]:
     steps in which it carries one participant after another (attaching costs far more than
     firing). A participant of a cohort on another version moves the model to that version's
     machine."""
-    model = StepModel(machine_for(programme or BUILTIN))
-    model.machine.add_model(model, initial=INITIAL_STATE)
+    machine = machine_for(programme or BUILTIN)
+    model = StepModel(machine)
+    machine.add_model(model, initial=INITIAL_STATE)
     try:
         yield model
     finally:
-        model.machine.remove_model(model)
+        machine.remove_model(model)

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -34,6 +35,7 @@ __all__ = [
     "NAMING",
     "OUTBOX",
     "PARTICIPANTS",
+    "PROGRAMMES",
     "SCHEMA_REVISION",
     "SWEEPS",
     "JsonDoc",
@@ -43,7 +45,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0005"
+SCHEMA_REVISION = "0006"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -103,8 +105,13 @@ COHORTS = Table(
     Column("day_1", Date, nullable=False),
     Column("day_2", Date, nullable=False),
     Column("day_3", Date, nullable=False),
-    Column("day_4", Date, nullable=False),
-    Column("day_5", Date, nullable=False),
+    Column("day_4", Date),
+    Column("day_5", Date),
+    Column("day_6", Date),
+    Column("day_7", Date),
+    Column("day_8", Date),
+    # The programme version the cohort runs (programmes.version, or the built-in one).
+    Column("programme", String(40), nullable=False, server_default="leder-paa-spring/1"),
     Column("venue", String(300)),
     Column("admin_email", String(320)),
     Column("max_absences", Integer, default=0, nullable=False),
@@ -113,6 +120,20 @@ COHORTS = Table(
     Column("articles", JsonDoc, default=list, nullable=False),
     Column("schedule_sequence", Integer, default=0, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),
+)
+
+
+# Programme versions installed from definition files; the built-in one is not stored.
+PROGRAMMES = Table(
+    "programmes",
+    metadata,
+    Column("version", String(40), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("templates", JsonDoc, default=dict, nullable=False),
+    Column("is_default", Boolean, default=False, server_default=false(), nullable=False),
+    Column("installed_at", UTCDateTime(), nullable=False),
+    Column("installed_by", String(100), nullable=False),
 )
 
 

@@ -426,9 +426,13 @@ def step_texts(note: str | None, reason: str | None, goals: tuple[str, ...]) -> 
         goal(number).clean(text)
 
 
-def check_days(days: list[date]) -> None:
-    if len(days) != 5:
-        raise InvalidInput(f"a cohort has five teaching days; got {len(days)}")
+_COUNTS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
+
+
+def check_days(days: list[date], count: int = 5) -> None:
+    """Teaching days: ``count`` real dates, strictly increasing."""
+    if len(days) != count:
+        raise InvalidInput(f"a cohort has {_COUNTS[count]} teaching days; got {len(days)}")
     for day in days:
         problem = date_problem(day, "teaching day")
         if problem:
@@ -436,7 +440,7 @@ def check_days(days: list[date]) -> None:
     for earlier, later in itertools.pairwise(days):
         if later <= earlier:
             raise InvalidInput(
-                f"teaching days must be five strictly increasing dates; "
+                f"teaching days must be {_COUNTS[count]} strictly increasing dates; "
                 f"{later.isoformat()} does not come after {earlier.isoformat()}"
             )
 

@@ -8,9 +8,11 @@ from typing import Any
 
 from sqlalchemy import select
 
-from states.programme import replay
+from states.errors import LpsError
+from states.programme import BUILTIN, Programme, replay
 from workflow.audit import GENESIS, entry_hash, note_digest
 from workflow.db import Database
+from workflow.programmes import programme_of
 from workflow.records import AUDIT, PARTICIPANTS
 
 __all__ = [
@@ -58,6 +60,7 @@ def verify_audit(
                     PARTICIPANTS.c.state,
                     PARTICIPANTS.c.audit_seq,
                     PARTICIPANTS.c.audit_head,
+                    PARTICIPANTS.c.definition_version,
                 )
             )
         }
@@ -100,6 +103,40 @@ def _chains(rows: Any) -> Iterator[tuple[int, list[Any]]]:
         chain.append(row)
     if current is not None:
         yield current, chain
+
+
+MIGRATE = "migrate"
+
+
+def _replay(chain: list[Any], current: str) -> str | None:
+    """Replay a trail against the version each entry was written under: the version of
+    enrolment up to the first ``migrate`` entry, then the version that entry moved to."""
+    migrations = [e for e in chain if e.event == MIGRATE]
+    version = str((migrations[0].data or {}).get("from_version")) if migrations else current
+    state: str | None = None
+    segment: list[tuple[str, str | None, str | None]] = []
+    start = 1
+    for index, entry in enumerate(chain, start=1):
+        if entry.event != MIGRATE:
+            segment.append((entry.event, entry.from_state, entry.to_state))
+            continue
+        if segment:
+            state = replay(segment, _programme(version), start=state, first=start)
+        if entry.from_state != state:
+            raise ValueError(
+                f"entry {index} (migrate) starts from {entry.from_state}, expected {state}"
+            )
+        version = str((entry.data or {}).get("to_version"))
+        if entry.to_state not in _programme(version).state_by_name:
+            raise ValueError(f"entry {index} (migrate) ends in {entry.to_state}, not in {version}")
+        state, segment, start = entry.to_state, [], index + 1
+    if segment:
+        state = replay(segment, _programme(version), start=state, first=start)
+    return state
+
+
+def _programme(version: str) -> Programme:
+    return programme_of(version) or BUILTIN
 
 
 def _check_chain(participant_id: int, chain: list[Any], head: Any) -> list[AuditProblem]:
@@ -153,8 +190,8 @@ def _check_chain(participant_id: int, chain: list[Any], head: Any) -> list[Audit
         )
         return problems
     try:
-        state = replay([(e.event, e.from_state, e.to_state) for e in chain])
-    except ValueError as error:
+        state = _replay(chain, head.definition_version)
+    except (ValueError, LpsError) as error:
         problems.append(AuditProblem(participant_id, None, f"does not replay: {error}"))
         return problems
     if state != head.state:

@@ -9,13 +9,14 @@ from typing import Any
 
 from states.facts import Facts
 from states.programme import (
+    BUILTIN,
+    DEFINITION_VERSION,
     FINAL_STATES,
-    OBLIGATIONS,
     STATE_BY_NAME,
-    STATE_NAMES,
     obligation_due,
     obligation_status,
 )
+from workflow.programmes import known_versions, programme_of
 from workflow.records import CohortRow, ParticipantRow
 
 __all__ = [
@@ -48,10 +49,12 @@ class CohortView:
     articles: list[dict[str, str]]
     participants: int = 0
     by_state: dict[str, int] = field(default_factory=dict)
+    programme: str = DEFINITION_VERSION
 
     def as_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
+            "programme": self.programme,
             "name": self.name,
             "days": [d.isoformat() for d in self.days],
             "venue": self.venue,
@@ -82,6 +85,12 @@ class ObligationView:
     waiver_reason: str | None = None
 
 
+def _state_label(version: str, state: str) -> str:
+    """A state's Danish label in the participant's programme version."""
+    found = programme_of(version) if version in known_versions() else None
+    return (found or BUILTIN).state_by_name.get(state, STATE_BY_NAME[state]).label_da
+
+
 @dataclass(frozen=True)
 class ParticipantView:
     id: int
@@ -103,7 +112,7 @@ class ParticipantView:
 
     @property
     def state_label(self) -> str:
-        return STATE_BY_NAME[self.state].label_da
+        return _state_label(self.definition_version, self.state)
 
     @property
     def outstanding(self) -> list[str]:
@@ -135,6 +144,7 @@ class ParticipantView:
             "state": self.state,
             "state_label": self.state_label,
             "version": self.version,
+            "programme": self.definition_version,
             "definition_version": self.definition_version,
             "outstanding": self.outstanding,
             "overdue": [o.name for o in self.overdue],
@@ -278,7 +288,8 @@ def cohort_view(row: CohortRow, counts: dict[str, int]) -> CohortView:
         jti_link=row.jti_link,
         articles=row.articles,
         participants=sum(counts.values()),
-        by_state={s: counts[s] for s in STATE_NAMES if s in counts},
+        by_state={s: counts[s] for s in row.rules.state_names if s in counts},
+        programme=row.programme,
     )
 
 
@@ -291,7 +302,7 @@ def participant_view(
     plan = cohort.plan
     active = row.state not in FINAL_STATES
     obligations = []
-    for name in OBLIGATIONS:
+    for name in plan.rules.obligations:
         status = obligation_status(name, row.facts, plan)
         due = obligation_due(name, plan)
         waiver = row.facts.waivers.get(name)
