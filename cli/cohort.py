@@ -57,6 +57,14 @@ def cohort() -> None:
     metavar="VERSION",
     help="The programme version it runs (default: `lps programme default`).",
 )
+@click.option(
+    "--closure-day",
+    "closure_days",
+    multiple=True,
+    type=DATE,
+    help="A day the cohort is closed: no timed message goes out (repeatable).",
+)
+@click.option("--allow-holiday", is_flag=True, help="Accept a teaching day on a public holiday.")
 @json_option("Print the cohort as JSON.")
 @click.pass_obj
 def create(
@@ -71,6 +79,8 @@ def create(
     jti_link: str | None,
     articles: tuple[str, ...],
     programme: str | None,
+    closure_days: tuple[date, ...],
+    allow_holiday: bool,
     as_json: bool,
 ) -> None:
     """Create cohort CODE with its teaching days."""
@@ -91,6 +101,8 @@ def create(
         jti_link=jti_link,
         articles=parsed,
         programme=programme,
+        closure_days=list(closure_days),
+        allow_holiday=allow_holiday,
     )
     emit(
         as_json,
@@ -193,10 +205,11 @@ def update(
     help="Which teaching day (1-5 in the built-in programme).",
 )
 @click.argument("new_date", metavar="DATE", type=DATE)
+@click.option("--allow-holiday", is_flag=True, help="Accept a public holiday or closure day.")
 @click.pass_obj
-def reschedule(app: App, code: str, day: int, new_date: date) -> None:
+def reschedule(app: App, code: str, day: int, new_date: date, allow_holiday: bool) -> None:
     """Move teaching day N of cohort CODE to DATE; pending deadlines follow."""
-    view = app.workflow().reschedule(code, day, new_date)
+    view = app.workflow().reschedule(code, day, new_date, allow_holiday=allow_holiday)
     click.echo(
         f"Cohort {view.code}: day {day} is now {new_date.isoformat()}; "
         "pending reminders were moved with it."

@@ -15,6 +15,7 @@ import json
 import re
 import tomllib
 from dataclasses import dataclass, field
+from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
 
@@ -167,6 +168,7 @@ class Definition:
     send_hour: int = 9
     max_absences: int = 0
     templates: tuple[tuple[str, str], ...] = field(default=(), compare=True)
+    closures: frozenset[date] = frozenset()
 
     @property
     def day_count(self) -> int:
@@ -311,6 +313,7 @@ _TOP_KEYS = (
     "version",
     "send_hour",
     "max_absences",
+    "closure_days",
     "day",
     "step",
     "rule",
@@ -414,6 +417,7 @@ def _read(data: dict[str, Any], check: _Checker, templates: dict[str, str]) -> D
     rules = _read_rules(check.table(data, "rule"), check, steps, day_count)
     obligations = _read_obligations(check.table(data, "obligation"), check, steps, day_count)
     labels = _read_labels(check.table(data, "state"), check)
+    closures = _read_closures(data.get("closure_days", []), check)
     if check.problems or not isinstance(version, str):
         return None
     assert send_hour is not None and max_absences is not None
@@ -429,7 +433,35 @@ def _read(data: dict[str, Any], check: _Checker, templates: dict[str, str]) -> D
         send_hour=send_hour,
         max_absences=max_absences,
         templates=tuple(sorted(templates.items())),
+        closures=closures,
     )
+
+
+def _read_closures(raw: Any, check: _Checker) -> frozenset[date]:
+    if not isinstance(raw, list):
+        check.add("closure_days", "must be a list of dates and [first, last] date pairs")
+        return frozenset()
+    days: set[date] = set()
+    for index, item in enumerate(raw):
+        path = f"closure_days[{index}]"
+        if isinstance(item, date) and not isinstance(item, datetime):
+            days.add(item)
+        elif (
+            isinstance(item, list)
+            and len(item) == 2
+            and all(isinstance(d, date) and not isinstance(d, datetime) for d in item)
+            and 0 <= (item[1] - item[0]).days <= 31
+        ):
+            days.update(item[0] + timedelta(days=n) for n in range((item[1] - item[0]).days + 1))
+        else:
+            check.add(
+                path,
+                f"{item!r} is neither a date (2027-12-24) nor a pair of dates "
+                "[2027-12-24, 2027-12-31] at most a month apart",
+            )
+    if len(days) > 366:
+        check.add("closure_days", "closes more than a year of days")
+    return frozenset(days)
 
 
 def _moment(
@@ -557,6 +589,10 @@ def render_toml(definition: Definition) -> str:
         f"send_hour = {definition.send_hour}",
         "# Absent days a participant may have and still be certified (a cohort may say more).",
         f"max_absences = {definition.max_absences}",
+        "# Days the programme is closed beside weekends and Danish public holidays: a timed",
+        "# message due on one goes out on the working day before (or after, for a follow-up).",
+        "# Dates and [first, last] pairs, e.g. [2027-12-24, 2027-12-31].",
+        f"closure_days = [{', '.join(d.isoformat() for d in sorted(definition.closures))}]",
         "",
         f"# One [[day]] per teaching day, {MIN_DAYS} to {MAX_DAYS} of them, in order; D1 is the",
         "# first. A cohort gives each day its date.",
@@ -626,6 +662,7 @@ def definition_data(definition: Definition) -> dict[str, Any]:
         ],
         "steps": {step: definition.has(step) for step in OPTIONAL_STEPS},
         "jti_window_days": definition.jti_window_days,
+        "closure_days": [d.isoformat() for d in sorted(definition.closures)],
         "career_visit_before_day": definition.career_visit_before_day,
         "rules": {
             rule.name: {

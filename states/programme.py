@@ -124,6 +124,8 @@ class CohortPlan:
     send_hour: int = 9
     # The version of the programme the cohort runs; ``None`` is the built-in one.
     programme: Programme | None = None
+    # The cohort's own closure days; the programme's are added in ``closures``.
+    closed: frozenset[date] = frozenset()
 
     def day(self, number: int) -> date:
         return self.days[number - 1]
@@ -132,6 +134,12 @@ class CohortPlan:
     def rules(self) -> Programme:
         """The programme this cohort follows."""
         return self.programme or BUILTIN
+
+    @cached_property
+    def closures(self) -> frozenset[date]:
+        """Days no timed message goes out beside weekends and public holidays: the
+        programme's closure days and the cohort's own."""
+        return self.rules.definition.closures | self.closed
 
 
 @dataclass(frozen=True)

@@ -24,6 +24,7 @@ from states.programme import (
     obligation_status,
     outstanding,
 )
+from states.workdays import working_day
 
 __all__ = [
     "ADMIN_MESSAGES",
@@ -226,7 +227,9 @@ def cohort_deadlines(cohort: CohortPlan) -> tuple[DueMoment, ...]:
         days = range(1, len(cohort.days) + 1) if rule.per_day else (rule.day,)
         for number in days:
             anchor = cohort.day(number)
-            due_day = shift_weekend(anchor + timedelta(days=rule.offset_days), rule.direction)
+            due_day = working_day(
+                anchor + timedelta(days=rule.offset_days), rule.direction, cohort.closures
+            )
             expires_day = number if rule.per_day else rule.expires_on_day
             expires_at = (
                 local_moment(cohort.day(expires_day), cohort.send_hour)
@@ -251,11 +254,13 @@ def deadlines_after(anchor: str, on: date, cohort: CohortPlan) -> list[DueMoment
     for rule in timed_rules(cohort.rules):
         if rule.anchor != anchor:
             continue
-        due_day = shift_weekend(on + timedelta(days=rule.offset_days), rule.direction)
+        due_day = working_day(
+            on + timedelta(days=rule.offset_days), rule.direction, cohort.closures
+        )
         expires_at = None
         if rule.expires_after_days is not None:
             expires_at = local_moment(
-                shift_weekend(on + timedelta(days=rule.expires_after_days), AFTER),
+                working_day(on + timedelta(days=rule.expires_after_days), AFTER, cohort.closures),
                 cohort.send_hour,
             )
         moments.append(DueMoment(rule.name, 0, local_moment(due_day, cohort.send_hour), expires_at))

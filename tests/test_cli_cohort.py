@@ -20,6 +20,7 @@ def test_cohort_create_list_show(lps: Cli) -> None:
         "Leder på spring, forår 2027",
         "--days",
         "1.3.2027, 2027-03-15,29-03-2027,2027-04-12,2027-04-26",
+        "--allow-holiday",
         "--venue",
         "Odense Rådhus",
         "--admin-email",

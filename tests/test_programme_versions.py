@@ -220,7 +220,7 @@ def test_list_default_diff_and_a_cohort_on_the_default(lps: Cli, tmp_path: Path)
         ok(lps, "programme", "default", "kort/1").output == "New cohorts follow programme kort/1.\n"
     )
     days = ",".join(d.isoformat() for d in SHORT)
-    ok(lps, "cohort", "create", "K1", "--name", "Kort", "--days", days)
+    ok(lps, "cohort", "create", "K1", "--name", "Kort", "--days", days, "--allow-holiday")
     ok(
         lps,
         "participant",
@@ -245,7 +245,17 @@ def test_list_default_diff_and_a_cohort_on_the_default(lps: Cli, tmp_path: Path)
     assert rows["kort/1"]["default"] and rows["kort/1"]["participants"] == 1
     assert not rows["leder-paa-spring/1"]["default"]
     assert fails(
-        lps, "cohort", "create", "K2", "--name", "x", "--days", days, "--programme", "nej/1"
+        lps,
+        "cohort",
+        "create",
+        "K2",
+        "--name",
+        "x",
+        "--days",
+        days,
+        "--allow-holiday",
+        "--programme",
+        "nej/1",
     ).stderr == (
         "Error: programme nej/1 is not installed; installed: leder-paa-spring/1, kort/1 "
         "(install one with `lps programme install FILE`)\n"

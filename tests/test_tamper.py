@@ -66,8 +66,8 @@ def ok(lps: Cli) -> None:
 def walked(lps: Cli) -> Cli:
     """Participant #1 walked to day 2 with an absence noted on day 1; #2 only enrolled."""
     created = lps(
-        "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--admin-email",
-        "kursus@odense.dk",
+        "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--allow-holiday",
+        "--admin-email", "kursus@odense.dk",
     )  # fmt: skip
     assert created.exit_code == 0, created.output
     for name, email in (("Søren Ærø", "soren@odense.dk"), ("Åse Øster", "aase@odense.dk")):

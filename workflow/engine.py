@@ -256,9 +256,13 @@ class Workflow:
         jti_link: str | None = None,
         articles: list[dict[str, str]] | None = None,
         programme: str | None = None,
+        closure_days: list[date] | None = None,
+        allow_holiday: bool = False,
     ) -> CohortView:
         """Create a cohort with its teaching days, on programme version ``programme`` (by
-        default the one `lps programme default` names)."""
+        default the one `lps programme default` names). A teaching day on a Danish public
+        holiday or a closure day is refused unless ``allow_holiday``; ``closure_days`` are
+        the cohort's own days off beside the programme's."""
         values = validation.clean_all(
             validation.COHORT,
             {
@@ -274,6 +278,11 @@ class Workflow:
         with self.db.reading() as conn:
             chosen = programmes.resolve(conn, programme)
         check_days(days, chosen.definition.day_count)
+        closed = frozenset(closure_days or ())
+        if not allow_holiday:
+            holidays = validation.holiday_refusals(days, chosen.definition.closures | closed)
+            if holidays:
+                raise GuardFailed("create_cohort", holidays)
         if max_absences < 0 or max_absences > 4:
             raise InvalidInput("the absences allowed must be between 0 and 4")
         if not 0 <= send_hour <= 23:
@@ -288,6 +297,7 @@ class Workflow:
                     name=values["name"],
                     **{f"day_{number}": day for number, day in enumerate(days, start=1)},
                     programme=chosen.version,
+                    closed_days=sorted(day.isoformat() for day in closed),
                     venue=values["venue"],
                     admin_email=values["admin_email"],
                     max_absences=max_absences,
@@ -377,8 +387,11 @@ class Workflow:
             write(conn, steps)
         return CohortChange(self.cohort(code), tuple(changed))
 
-    def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
-        """Move one teaching day; every pending deadline of the cohort follows."""
+    def reschedule(
+        self, code: str, day: int, new_date: date, *, allow_holiday: bool = False
+    ) -> CohortView:
+        """Move one teaching day; every pending deadline of the cohort follows. A public
+        holiday or closure day is refused unless ``allow_holiday``."""
         now = self.now()
         with self.db.transaction() as conn:
             cohort = cohort_row(conn, code)
@@ -388,6 +401,10 @@ class Workflow:
             days = list(cohort.days)
             days[day - 1] = new_date
             check_days(days, count)
+            if not allow_holiday:
+                holidays = validation.holiday_refusals([new_date], cohort.plan.closures)
+                if holidays:
+                    raise GuardFailed("reschedule", holidays)
             conn.execute(
                 update(COHORTS)
                 .where(COHORTS.c.id == cohort.id)
@@ -402,6 +419,7 @@ class Workflow:
                 cohort.max_absences,
                 cohort.send_hour,
                 cohort.plan.programme,
+                cohort.closed,
             )
             members = select(PARTICIPANTS.c.id).where(PARTICIPANTS.c.cohort_id == cohort.id)
             for moment in cohort_deadlines(plan):

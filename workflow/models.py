@@ -112,6 +112,8 @@ COHORTS = Table(
     Column("day_8", Date),
     # The programme version the cohort runs (programmes.version, or the built-in one).
     Column("programme", String(40), nullable=False, server_default="leder-paa-spring/1"),
+    # The cohort's own closure days (ISO dates), beside the programme's.
+    Column("closed_days", JsonDoc, default=list, nullable=False, server_default="[]"),
     Column("venue", String(300)),
     Column("admin_email", String(320)),
     Column("max_absences", Integer, default=0, nullable=False),

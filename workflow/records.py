@@ -70,6 +70,7 @@ class CohortRow:
     articles: list[dict[str, str]]
     schedule_sequence: int
     programme: str = DEFINITION_VERSION
+    closed: frozenset[date] = frozenset()
 
     @cached_property
     def plan(self) -> CohortPlan:
@@ -79,6 +80,7 @@ class CohortRow:
             self.max_absences,
             self.send_hour,
             programme_of(self.programme),
+            self.closed,
         )
 
     @property
@@ -106,6 +108,7 @@ class CohortRow:
             articles=list(m.articles or []),
             schedule_sequence=m.schedule_sequence,
             programme=m.programme,
+            closed=frozenset(date.fromisoformat(day) for day in m.closed_days or ()),
         )
 
 

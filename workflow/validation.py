@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import idna
 from sqlalchemy import Column
 
+from states.errors import Refusal
+from states.workdays import holiday_name
 from workflow.clock import date_problem
 from workflow.errors import InvalidField, InvalidInput
 from workflow.models import AUDIT, COHORTS, PARTICIPANTS
@@ -53,6 +55,7 @@ __all__ = [
     "column_limit",
     "enrolment_closed",
     "goal",
+    "holiday_refusals",
     "language",
     "link_problem",
     "lookup_email",
@@ -443,6 +446,18 @@ def check_days(days: list[date], count: int = 5) -> None:
                 f"teaching days must be {_COUNTS[count]} strictly increasing dates; "
                 f"{later.isoformat()} does not come after {earlier.isoformat()}"
             )
+
+
+def holiday_refusals(days: list[date], closures: frozenset[date]) -> list[str]:
+    """A teaching day on a Danish public holiday or a closure day, named."""
+    found: list[str] = []
+    for day in days:
+        name = holiday_name(day)
+        if name is not None:
+            found.append(Refusal(f"{day.isoformat()} is {name}", asks="allow_holiday"))
+        elif day in closures:
+            found.append(Refusal(f"{day.isoformat()} is a closure day", asks="allow_holiday"))
+    return found
 
 
 def enrolment_closed(cohort: CohortRow, today: date) -> list[str]:

@@ -44,10 +44,14 @@ def upgrade() -> None:
         batch_op.alter_column("day_5", existing_type=sa.Date(), nullable=True)
         for number in (6, 7, 8):
             batch_op.add_column(sa.Column(f"day_{number}", sa.Date(), nullable=True))
+        batch_op.add_column(
+            sa.Column("closed_days", workflow.models.JsonDoc(), nullable=False, server_default="[]")
+        )
 
 
 def downgrade() -> None:
     with op.batch_alter_table("cohorts", schema=None) as batch_op:
+        batch_op.drop_column("closed_days")
         for number in (8, 7, 6):
             batch_op.drop_column(f"day_{number}")
         batch_op.alter_column("day_5", existing_type=sa.Date(), nullable=False)
