@@ -6,7 +6,7 @@ from pathlib import Path
 
 import click
 
-from cli.app import App
+from cli.app import App, LpsClickError
 from cli.output import emit, json_option, table
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
@@ -99,3 +99,80 @@ def default(app: App, version: str) -> None:
     """Make VERSION the programme of cohorts created from now on."""
     chosen = app.workflow().set_default_programme(version)
     click.echo(f"New cohorts follow programme {chosen}.")
+
+
+@programme.command("migrate")
+@click.option("--cohort", "cohort", metavar="CODE", help="The cohort to move (with --dry-run).")
+@click.option("--to", "to_version", metavar="VERSION", help="The version to move it to.")
+@click.option(
+    "--map",
+    "mapping",
+    multiple=True,
+    metavar="OLD=NEW",
+    help="Where a state with no place in the new version goes (repeatable).",
+)
+@click.option("--dry-run", "dry", is_flag=True, help="Say what would happen; change nothing.")
+@click.option("--apply", "plan", metavar="PLAN", help="Carry out the dry run with this plan id.")
+@json_option("Print the plan as JSON.")
+@click.pass_obj
+def migrate(
+    app: App,
+    cohort: str | None,
+    to_version: str | None,
+    mapping: tuple[str, ...],
+    dry: bool,
+    plan: str | None,
+    as_json: bool,
+) -> None:
+    """Move a cohort's participants to another programme version: first --dry-run (who
+    moves, who is blocked and why, who has finished; exit 1 if anyone is blocked), then
+    --apply PLAN to carry out exactly that plan."""
+    if dry == (plan is not None):
+        raise click.UsageError("give either --dry-run (with --cohort and --to) or --apply PLAN")
+    if plan is not None:
+        done = app.workflow().apply_migration(plan)
+        emit(
+            as_json,
+            {
+                "plan": done.plan,
+                "cohort": done.cohort,
+                "to_version": done.to_version,
+                "moved": done.moved,
+                "finished": done.finished,
+            },
+            f"Plan {done.plan}: moved {done.moved} participants of cohort {done.cohort} to "
+            f"{done.to_version}; {done.finished} finished left as they were.",
+        )
+        return
+    if not cohort or not to_version:
+        raise click.UsageError("--dry-run needs --cohort CODE and --to VERSION")
+    found = app.workflow().plan_migration(cohort, to_version, mapping)
+
+    def text() -> None:
+        click.echo(
+            f"Plan {found.plan}: cohort {found.cohort} from {found.from_version} "
+            f"to {found.to_version}"
+        )
+        for move in found.participants:
+            who = f"#{move.id} {move.email}"
+            if move.outcome == "moves":
+                click.echo(
+                    f"  moves     {who}: {move.from_state} ({move.from_version}) → "
+                    f"{move.to_state} ({move.to_version})"
+                )
+                for change in move.deadlines:
+                    click.echo(f"              {change.text()}")
+            elif move.outcome == "blocked":
+                click.echo(f"  blocked   {who}: {move.from_state}")
+                for reason in move.reasons:
+                    click.echo(f"              - {reason}")
+            else:
+                click.echo(f"  finished  {who}: {move.from_state}, left as they are")
+        if not found.blocked:
+            click.echo(f"Carry it out with: lps programme migrate --apply {found.plan}")
+
+    emit(as_json, found.as_json(), text)
+    if found.blocked:
+        raise LpsClickError(
+            [f"{len(found.blocked)} of {len(found.participants)} participants are blocked"]
+        )

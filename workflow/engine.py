@@ -96,6 +96,7 @@ if TYPE_CHECKING:
     from workflow.certificate import IssuedCertificate
     from workflow.groups import Grouping
     from workflow.importer import ImportReport
+    from workflow.moves import MigrationPlan, Moved
     from workflow.operations import Health, Status, Supervisor, Thresholds
     from workflow.privacy import Erasure, PurgeCandidate, PurgeReport
     from workflow.report import Report
@@ -240,6 +241,25 @@ class Workflow:
         """Make ``version`` the programme of cohorts created from now on."""
         with self.db.transaction() as conn:
             return programmes.set_default(conn, version)
+
+    def plan_migration(
+        self, cohort: str, to_version: str, mapping: Sequence[str] = ()
+    ) -> MigrationPlan:
+        """Dry run of moving cohort ``cohort`` to ``to_version`` (``mapping``: ``OLD=NEW``
+        states): every participant moves, is blocked (with reasons) or has finished. The plan
+        is kept for :meth:`apply_migration`; no participant is touched."""
+        from workflow import moves
+
+        return moves.dry_run(
+            self.db, cohort, to_version, moves.parse_map(list(mapping)), self.now(), self.actor
+        )
+
+    def apply_migration(self, plan: str) -> Moved:
+        """Carry out the dry run ``plan`` exactly; refused, naming who, if anyone changed since
+        or is blocked."""
+        from workflow import moves
+
+        return moves.apply_plan(self.db, plan, self.now(), self.actor)
 
     # -- cohorts ------------------------------------------------------------------------------
 

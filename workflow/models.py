@@ -32,6 +32,7 @@ __all__ = [
     "COHORTS",
     "DEADLINES",
     "DIGEST_CHECKS",
+    "MIGRATION_PLANS",
     "NAMING",
     "OUTBOX",
     "PARTICIPANTS",
@@ -136,6 +137,23 @@ PROGRAMMES = Table(
     Column("is_default", Boolean, default=False, server_default=false(), nullable=False),
     Column("installed_at", UTCDateTime(), nullable=False),
     Column("installed_by", String(100), nullable=False),
+)
+
+
+# A migration's dry run, kept so that applying it carries out exactly that plan.
+MIGRATION_PLANS = Table(
+    "migration_plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("cohort", String(64), nullable=False),
+    Column("to_version", String(40), nullable=False),
+    Column("mapping", JsonDoc, default=list, nullable=False),
+    # [participant id, row version] of everyone the dry run listed
+    Column("participants", JsonDoc, default=list, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("applied_at", UTCDateTime()),
+    Column("applied_by", String(100)),
 )
 
 

@@ -305,7 +305,13 @@ class Step:
         self.audit.append(entry)
         return entry
 
-    def schedule(self, moments: Iterable[DueMoment], *, skip_passed: bool = False) -> None:
+    def schedule(
+        self,
+        moments: Iterable[DueMoment],
+        *,
+        skip_passed: bool = False,
+        passed_reason: str = "due before the participant was enrolled",
+    ) -> None:
         """Add deadline rows. With ``skip_passed`` (at enrolment), a reminder whose moment came
         before the participant existed is recorded as skipped rather than sent late: the
         welcome mail already gives the dates. Rules that fire a trigger always stay pending."""
@@ -322,7 +328,7 @@ class Step:
                     "expires_at": moment.expires_at,
                     "status": "skipped" if passed else "pending",
                     "resolved_at": self.now if passed else None,
-                    "outcome": "due before the participant was enrolled" if passed else None,
+                    "outcome": passed_reason if passed else None,
                 }
             )
 

@@ -30,6 +30,19 @@ def upgrade() -> None:
         sa.Column("installed_by", sa.String(100), nullable=False),
         sa.PrimaryKeyConstraint("version", name=op.f("pk_programmes")),
     )
+    op.create_table(
+        "migration_plans",
+        sa.Column("id", sa.String(64), nullable=False),
+        sa.Column("cohort", sa.String(64), nullable=False),
+        sa.Column("to_version", sa.String(40), nullable=False),
+        sa.Column("mapping", workflow.models.JsonDoc(), nullable=False),
+        sa.Column("participants", workflow.models.JsonDoc(), nullable=False),
+        sa.Column("created_at", workflow.models.UTCDateTime(), nullable=False),
+        sa.Column("created_by", sa.String(100), nullable=False),
+        sa.Column("applied_at", workflow.models.UTCDateTime(), nullable=True),
+        sa.Column("applied_by", sa.String(100), nullable=True),
+        sa.PrimaryKeyConstraint("id", name=op.f("pk_migration_plans")),
+    )
     # Every existing cohort runs the built-in programme it was created under.
     with op.batch_alter_table("cohorts", schema=None) as batch_op:
         batch_op.add_column(
@@ -57,4 +70,5 @@ def downgrade() -> None:
         batch_op.alter_column("day_5", existing_type=sa.Date(), nullable=False)
         batch_op.alter_column("day_4", existing_type=sa.Date(), nullable=False)
         batch_op.drop_column("programme")
+    op.drop_table("migration_plans")
     op.drop_table("programmes")
