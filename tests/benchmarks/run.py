@@ -3,7 +3,7 @@
     python -m tests.benchmarks.run [--only NAME] [--postgres] [--scale small|full]
     python tests/benchmarks/run.py ...
 
-Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory. Each runs on SQLite;
+Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory, migrate. Each runs on SQLite;
 bulk, sweep and lookups also on PostgreSQL with ``--postgres`` (a schema of its own, dropped
 afterwards). ``--scale small`` divides the sizes by ten for a quick check.
 """
@@ -28,8 +28,9 @@ BENCHMARKS = {
     "lookups": "tests.benchmarks.lookups",
     "startup": "tests.benchmarks.startup",
     "memory": "tests.benchmarks.memory",
+    "migrate": "tests.benchmarks.migration",
 }
-POSTGRES_CAPABLE = {"bulk", "sweep", "lookups"}
+POSTGRES_CAPABLE = {"bulk", "sweep", "lookups", "migrate"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
