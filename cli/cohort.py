@@ -32,16 +32,12 @@ def cohort() -> None:
 @click.option(
     "--max-absences",
     type=int,
-    default=0,
-    show_default=True,
-    help="Absent days the certificate allows.",
+    help="Absent days the certificate allows  [default: the programme's, 0 in the built-in]",
 )
 @click.option(
     "--send-hour",
     type=click.IntRange(0, 23),
-    default=9,
-    show_default=True,
-    help="Local hour at which timed rules send.",
+    help="Local hour at which timed rules send  [default: the programme's, 9 in the built-in]",
 )
 @click.option("--jti-link", help="The JTI questionnaire link for everyone in the cohort.")
 @click.option(
@@ -74,8 +70,8 @@ def create(
     days: list[date],
     venue: str | None,
     admin_email: str | None,
-    max_absences: int,
-    send_hour: int,
+    max_absences: int | None,
+    send_hour: int | None,
     jti_link: str | None,
     articles: tuple[str, ...],
     programme: str | None,

@@ -4,6 +4,7 @@ file runs its own path, rules, texts, certificate and calendar; versions never c
 from __future__ import annotations
 
 import io
+import json
 from collections import Counter
 from datetime import timedelta
 from pathlib import Path
@@ -239,8 +240,6 @@ def test_list_default_diff_and_a_cohort_on_the_default(lps: Cli, tmp_path: Path)
     )
     listing = ok(lps, "programme", "list", "--json").output
     assert '"version": "kort/1"' in listing
-    import json
-
     rows = {row["version"]: row for row in json.loads(listing)}
     assert rows["kort/1"]["default"] and rows["kort/1"]["participants"] == 1
     assert not rows["leder-paa-spring/1"]["default"]
@@ -273,3 +272,36 @@ def test_list_default_diff_and_a_cohort_on_the_default(lps: Cli, tmp_path: Path)
 @pytest.mark.parametrize("fmt", ["toml", "json", "mermaid"])
 def test_show_without_a_version_shows_the_default(lps: Cli, fmt: str) -> None:
     assert ok(lps, "programme", "show", "--format", fmt).output
+
+
+def test_a_cohort_takes_its_send_hour_and_absences_from_its_programme(
+    lps: Cli, tmp_path: Path
+) -> None:
+    text = four_days_no_visit().replace("send_hour = 9", "send_hour = 8")
+    ok(
+        lps,
+        "programme",
+        "install",
+        str(written(tmp_path, text.replace("max_absences = 0", "max_absences = 1"))),
+    )
+    days = ",".join(d.isoformat() for d in SHORT)
+    created = json.loads(
+        ok(
+            lps,
+            "cohort",
+            "create",
+            "K1",
+            "--name",
+            "Kort",
+            "--days",
+            days,
+            "--programme",
+            "kort/1",
+            "--allow-holiday",
+            "--json",
+        ).stdout
+    )
+    assert (created["send_hour"], created["max_absences"], created["programme"]) == (8, 1, "kort/1")
+    drawn = ok(lps, "diagram", "--programme", "kort/1").output
+    assert "day_4 : Undervisningsdag 4" in drawn and "career_visit_held" not in drawn
+    assert "career_visit_held" in ok(lps, "diagram").output

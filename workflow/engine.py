@@ -232,6 +232,17 @@ class Workflow:
             found = programmes.resolve(conn, version)
         return programmes.programme_text(found, fmt)
 
+    def diagram(
+        self, version: str | None = None, fmt: str = "mermaid", *, exits: bool = False
+    ) -> str:
+        """A programme version's state machine as Mermaid, DOT or SVG."""
+        from states import diagram as drawing
+
+        with self.db.reading() as conn:
+            found = programmes.resolve(conn, version)
+        drawers = {"mermaid": drawing.mermaid, "dot": drawing.dot, "svg": drawing.svg}
+        return str(drawers[fmt](exits, found))
+
     def diff_programmes(self, a: str, b: str) -> list[str]:
         """What differs between two versions, one line each."""
         with self.db.reading() as conn:
@@ -271,8 +282,8 @@ class Workflow:
         days: list[date],
         venue: str | None = None,
         admin_email: str | None = None,
-        max_absences: int = 0,
-        send_hour: int = 9,
+        max_absences: int | None = None,
+        send_hour: int | None = None,
         jti_link: str | None = None,
         articles: list[dict[str, str]] | None = None,
         programme: str | None = None,
@@ -282,7 +293,8 @@ class Workflow:
         """Create a cohort with its teaching days, on programme version ``programme`` (by
         default the one `lps programme default` names). A teaching day on a Danish public
         holiday or a closure day is refused unless ``allow_holiday``; ``closure_days`` are
-        the cohort's own days off beside the programme's."""
+        the cohort's own days off beside the programme's. ``max_absences`` and ``send_hour``
+        default to the programme's."""
         values = validation.clean_all(
             validation.COHORT,
             {
@@ -298,6 +310,10 @@ class Workflow:
         with self.db.reading() as conn:
             chosen = programmes.resolve(conn, programme)
         check_days(days, chosen.definition.day_count)
+        if max_absences is None:
+            max_absences = chosen.definition.max_absences
+        if send_hour is None:
+            send_hour = chosen.definition.send_hour
         closed = frozenset(closure_days or ())
         if not allow_holiday:
             holidays = validation.holiday_refusals(days, chosen.definition.closures | closed)
