@@ -11,6 +11,8 @@ from pathlib import Path
 from conftest import DAYS, START, Cli, make_cohort
 from engine_helpers import drive, go
 from helpers import fails, ok, on
+from hypothesis import given
+from hypothesis import strategies as st
 from smtp_server import SmtpSink
 from sqlalchemy import select
 from sweep_helpers import Mornings, at
@@ -19,7 +21,8 @@ from states.definition import BUILTIN_TOML
 from states.programme import STATE_NAMES
 from workflow.clock import FixedClock
 from workflow.engine import Workflow
-from workflow.errors import LpsError
+from workflow.errors import InvalidInput, LpsError
+from workflow.moves import parse_map
 from workflow.records import DEADLINES, PARTICIPANTS
 from workflow.verify import verify_audit
 
@@ -243,3 +246,15 @@ def test_the_cli_dry_run_then_apply_and_apply_refused_after_a_change(
     assert "auto_complete: 2027-06-10 09:00 → 2027-06-25 09:00" in back
     assert "closing_reminder" not in back  # dropped once, never brought back to be sent
     assert ok(lps, "audit", "verify").exit_code == 0
+
+
+@given(st.lists(st.text(max_size=12), max_size=4))
+def test_any_map_option_is_pairs_of_states_or_a_clear_refusal(pairs: list[str]) -> None:
+    try:
+        parsed = parse_map(pairs)
+    except InvalidInput as refused:
+        assert "is not OLD_STATE=NEW_STATE" in str(refused) or "mapped twice" in str(refused)
+    else:
+        assert len(parsed) == len(pairs)
+        assert all(old and new for old, new in parsed)
+        assert {old for old, _ in parsed} == {p.partition("=")[0].strip() for p in pairs}
