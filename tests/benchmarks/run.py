@@ -47,7 +47,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres",
         action="store_true",
-        help="also run bulk, sweep and lookups on PostgreSQL (LPS_TEST_POSTGRES_URL, default "
+        help="also run bulk, sweep, lookups and migrate on PostgreSQL (LPS_TEST_POSTGRES_URL, "
+        "default "
         "postgresql://postgres@127.0.0.1:5432/test)",
     )
     parser.add_argument(
