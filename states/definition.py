@@ -14,7 +14,7 @@ from __future__ import annotations
 import json
 import re
 import tomllib
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from importlib import resources
 from typing import Any
@@ -167,7 +167,7 @@ class Definition:
     jti_window_days: int = 14
     send_hour: int = 9
     max_absences: int = 0
-    templates: tuple[tuple[str, str], ...] = field(default=(), compare=True)
+    templates: tuple[tuple[str, str], ...] = ()
     closures: frozenset[date] = frozenset()
 
     @property

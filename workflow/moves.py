@@ -263,7 +263,7 @@ def _deadline_changes(
 
 def _plan(
     conn: Connection, code: str, to_version: str, mapping: tuple[tuple[str, str], ...]
-) -> tuple[MigrationPlan, CohortRow, list[ParticipantRow]]:
+) -> tuple[MigrationPlan, CohortRow, list[ParticipantRow], dict[int, dict[Any, int]]]:
     cohort = cohort_row(conn, code)
     target = resolve(conn, to_version)
     if len(cohort.days) != target.definition.day_count:
@@ -357,7 +357,10 @@ def _plan(
     result = MigrationPlan(
         digest, cohort.code, cohort.programme, target.version, mapping, tuple(moves)
     )
-    return result, moved, rows
+    ids = {
+        pid: {(r.rule, r.occurrence): r.id for r in found} for pid, found in deadline_rows.items()
+    }
+    return result, moved, rows, ids
 
 
 def dry_run(
@@ -371,7 +374,7 @@ def dry_run(
     """What moving cohort ``code`` to ``to_version`` would do; the plan is kept, so that
     ``apply_plan`` can carry out exactly it. Nothing about the participants is written."""
     with db.transaction() as conn:
-        plan, _, _ = _plan(conn, code, to_version, mapping)
+        plan, _, _, _ = _plan(conn, code, to_version, mapping)
         known = conn.execute(
             select(MIGRATION_PLANS.c.id).where(MIGRATION_PLANS.c.id == plan.plan)
         ).first()
@@ -402,9 +405,7 @@ def apply_plan(db: Database, plan_id: str, now: datetime, actor: str) -> Moved:
                 f"no migration plan {plan_id}; make one with `lps programme migrate --dry-run`"
             )
         mapping = tuple((old, new) for old, new in stored.mapping)
-        plan, moved_cohort, rows = _plan(
-            conn, stored.cohort, stored.to_version, mapping
-        )
+        plan, moved_cohort, rows, ids = _plan(conn, stored.cohort, stored.to_version, mapping)
     then = {pid: version for pid, version in stored.participants}
     by_id = {row.id: row for row in rows}
     changed = [
@@ -438,7 +439,9 @@ def apply_plan(db: Database, plan_id: str, now: datetime, actor: str) -> Moved:
         if move.outcome != "moves":
             continue
         with db.transaction() as conn:
-            _move_one(conn, by_id[move.id], moved_cohort, move, plan, now, actor)
+            _move_one(
+                conn, by_id[move.id], moved_cohort, move, plan, ids.get(move.id, {}), now, actor
+            )
         moved += 1
     with db.transaction() as conn:
         conn.execute(
@@ -459,6 +462,7 @@ def _move_one(
     cohort: CohortRow,
     move: ParticipantMove,
     plan: MigrationPlan,
+    ids: dict[Any, int],
     now: datetime,
     actor: str,
 ) -> None:
@@ -476,14 +480,6 @@ def _move_one(
             "deadlines_dropped": [c.rule for c in dropped],
         },
     )
-    ids = {
-        (r.rule, r.occurrence): r.id
-        for r in conn.execute(
-            select(DEADLINES.c.id, DEADLINES.c.rule, DEADLINES.c.occurrence).where(
-                DEADLINES.c.participant_id == row.id
-            )
-        )
-    }
     for change in dropped:
         step.resolved_deadlines.append(
             (
