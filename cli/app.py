@@ -24,6 +24,7 @@ OPTIONS_ASKED = {
     "cohort": " (--cohort CODE)",
     "early": "; add --early to send them now",
     "absent": " (register_day --absent)",
+    "allow_holiday": "; add --allow-holiday to keep it",
 }
 
 

@@ -1,4 +1,4 @@
-"""``lps cohort``: cohorts and their five teaching days."""
+"""``lps cohort``: cohorts and their teaching days."""
 
 from __future__ import annotations
 
@@ -22,23 +22,22 @@ def cohort() -> None:
     "--name", required=True, help="The cohort's name, e.g. 'Leder på spring, forår 2027'."
 )
 @click.option(
-    "--days", required=True, type=DATE_LIST, help="The five teaching days, comma-separated."
+    "--days",
+    required=True,
+    type=DATE_LIST,
+    help="The teaching days (five in the built-in programme), comma-separated.",
 )
 @click.option("--venue", help="Where the teaching days take place.")
 @click.option("--admin-email", help="The course administration's address: alerts and digests.")
 @click.option(
     "--max-absences",
     type=int,
-    default=0,
-    show_default=True,
-    help="Absent days the certificate allows.",
+    help="Absent days the certificate allows  [default: the programme's, 0 in the built-in]",
 )
 @click.option(
     "--send-hour",
     type=click.IntRange(0, 23),
-    default=9,
-    show_default=True,
-    help="Local hour at which timed rules send.",
+    help="Local hour at which timed rules send  [default: the programme's, 9 in the built-in]",
 )
 @click.option("--jti-link", help="The JTI questionnaire link for everyone in the cohort.")
 @click.option(
@@ -63,6 +62,20 @@ def cohort() -> None:
     show_default=True,
     help="How many days after its due day a link still works.",
 )
+@click.option(
+    "--programme",
+    "programme",
+    metavar="VERSION",
+    help="The programme version it runs (default: `lps programme default`).",
+)
+@click.option(
+    "--closure-day",
+    "closure_days",
+    multiple=True,
+    type=DATE,
+    help="A day the cohort is closed: no timed message goes out (repeatable).",
+)
+@click.option("--allow-holiday", is_flag=True, help="Accept a teaching day on a public holiday.")
 @json_option("Print the cohort as JSON.")
 @click.pass_obj
 def create(
@@ -72,15 +85,18 @@ def create(
     days: list[date],
     venue: str | None,
     admin_email: str | None,
-    max_absences: int,
-    send_hour: int,
+    max_absences: int | None,
+    send_hour: int | None,
     jti_link: str | None,
     articles: tuple[str, ...],
     self_service: str,
     link_days: int,
+    programme: str | None,
+    closure_days: tuple[date, ...],
+    allow_holiday: bool,
     as_json: bool,
 ) -> None:
-    """Create cohort CODE with its five teaching days."""
+    """Create cohort CODE with its teaching days."""
     parsed = []
     for article in articles:
         title, _, url = article.partition("|")
@@ -99,6 +115,9 @@ def create(
         articles=parsed,
         self_service=self_service,
         link_days=link_days,
+        programme=programme,
+        closure_days=list(closure_days),
+        allow_holiday=allow_holiday,
     )
     emit(
         as_json,
@@ -118,7 +137,7 @@ def list_(app: App, as_json: bool) -> None:
         [v.as_json() for v in views],
         lambda: table(
             ["code", "name", "day 1", "day 5", "venue", "participants"],
-            [(v.code, v.name, v.days[0], v.days[4], v.venue, v.participants) for v in views],
+            [(v.code, v.name, v.days[0], v.days[-1], v.venue, v.participants) for v in views],
         ),
     )
 
@@ -225,13 +244,18 @@ def update(
 @cohort.command("reschedule")
 @click.argument("code")
 @click.option(
-    "--day", "day", type=click.IntRange(1, 5), required=True, help="Which teaching day (1-5)."
+    "--day",
+    "day",
+    type=click.IntRange(1, 8),
+    required=True,
+    help="Which teaching day (1-5 in the built-in programme).",
 )
 @click.argument("new_date", metavar="DATE", type=DATE)
+@click.option("--allow-holiday", is_flag=True, help="Accept a public holiday or closure day.")
 @click.pass_obj
-def reschedule(app: App, code: str, day: int, new_date: date) -> None:
+def reschedule(app: App, code: str, day: int, new_date: date, allow_holiday: bool) -> None:
     """Move teaching day N of cohort CODE to DATE; pending deadlines follow."""
-    view = app.workflow().reschedule(code, day, new_date)
+    view = app.workflow().reschedule(code, day, new_date, allow_holiday=allow_holiday)
     click.echo(
         f"Cohort {view.code}: day {day} is now {new_date.isoformat()}; "
         "pending reminders were moved with it."

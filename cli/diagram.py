@@ -14,8 +14,18 @@ import click
     show_default=True,
 )
 @click.option("--exits", is_flag=True, help="Draw withdraw and defer arrows from every state.")
-def diagram(fmt: str, exits: bool) -> None:
+@click.option(
+    "--programme",
+    "version",
+    metavar="VERSION",
+    help="An installed programme version (default: the built-in one).",
+)
+@click.pass_context
+def diagram(ctx: click.Context, fmt: str, exits: bool, version: str | None) -> None:
     """Draw the programme's state machine (Mermaid, DOT or SVG)."""
-    from workflow.definition import diagram as draw
+    if version is None:
+        from workflow.definition import diagram as draw
 
-    click.echo(draw(fmt, exits=exits), nl=False)
+        click.echo(draw(fmt, exits=exits), nl=False)
+        return
+    click.echo(ctx.obj.workflow().diagram(version, fmt, exits=exits), nl=False)

@@ -115,6 +115,11 @@ COMMANDS: dict[str, tuple[str, str, str]] = {
         "certificate",
         "Write or verify a certificate (kursusbevis).",
     ),
+    "programme": (
+        "cli.programme",
+        "programme",
+        "Check, install, list, show and compare programme versions.",
+    ),
     "purge": (
         "cli.purge",
         "purge",

@@ -57,8 +57,13 @@ class DateListType(click.ParamType):
             return value
         parts = [part.strip() for part in str(value).split(",") if part.strip()]
         dates = [_convert(part, param, ctx) for part in parts]
-        if len(dates) != 5:
-            self.fail(f"give five dates separated by commas; got {len(dates)}", param, ctx)
+        if not 3 <= len(dates) <= 8:
+            self.fail(
+                f"give 3 to 8 teaching days (five in the built-in programme), separated by "
+                f"commas; got {len(dates)}",
+                param,
+                ctx,
+            )
         return dates
 
 

@@ -11,12 +11,16 @@ from functools import cache
 from typing import Any
 
 from jinja2 import (
+    ChoiceLoader,
+    DictLoader,
     Environment,
     PackageLoader,
     StrictUndefined,
+    TemplateSyntaxError,
     pass_context,
     select_autoescape,
 )
+from jinja2 import meta as jinja_meta
 from jinja2.runtime import Context
 from markupsafe import escape
 
@@ -81,6 +85,47 @@ def _environment() -> Environment:
     return env
 
 
+TEMPLATE_PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")
+# What every template sees besides its rule's keys (see :func:`render`).
+_ALWAYS_SEEN = frozenset({"language", "subject", "contact_email", "days"})
+
+
+def override_problems(path: str, source: str) -> list[str]:
+    """What is wrong with a message template that overrides a built-in one: ``path`` is
+    ``<da|en>/<rule>.<subject.txt|txt|html>``; a placeholder the rule's messages do not have is
+    refused, as is a template that does not parse."""
+    language, _, name = path.partition("/")
+    if language not in LANGUAGES or "/" in name:
+        return [f"{path}: templates live in da/ or en/"]
+    rule, part = next(
+        ((name[: -len(p) - 1], p) for p in TEMPLATE_PARTS if name.endswith("." + p)), (name, "")
+    )
+    if not part:
+        return [f"{path}: a template is named <rule>.subject.txt, <rule>.txt or <rule>.html"]
+    if rule not in RULES:
+        return [f"{path}: unknown message '{rule}'; messages: {', '.join(RULES)}"]
+    try:
+        parsed = _environment().parse(source)
+    except TemplateSyntaxError as error:
+        return [f"{path}: line {error.lineno}: {error.message}"]
+    known = set(required_keys(rule)) | _ALWAYS_SEEN
+    unknown = sorted(jinja_meta.find_undeclared_variables(parsed) - known)
+    if unknown:
+        return [
+            f"{path}: unknown placeholder {', '.join(unknown)}; "
+            f"this message knows: {', '.join(sorted(known))}"
+        ]
+    return []
+
+
+@cache
+def _overridden(overrides: tuple[tuple[str, str], ...]) -> Environment:
+    env = _environment().overlay(
+        loader=ChoiceLoader([DictLoader(dict(overrides)), _environment().loader])  # type: ignore[list-item]
+    )
+    return env
+
+
 def required_keys(rule: str) -> tuple[str, ...]:
     """Return the top-level context keys that ``rule`` needs; raise ``KeyError`` if unknown."""
     if rule in ADMIN_MESSAGES:
@@ -110,17 +155,23 @@ def _clean_text(text: str) -> str:
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)) + "\n"
 
 
-def render(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
+def render(
+    rule: str,
+    language: str,
+    context: Mapping[str, Any],
+    overrides: tuple[tuple[str, str], ...] = (),
+) -> Rendered:
     """Render ``rule`` in ``language`` ("da" or "en") with ``context``.
 
     Raises ``KeyError`` for an unknown rule or a missing context key and ``ValueError`` for an
     unknown language. The text part quotes the context verbatim; the HTML part escapes it.
+    ``overrides`` are a programme version's own templates, by path (``da/welcome.txt``).
     Templates also see ``language``, ``subject``, ``contact_email`` (the cohort's admin email,
     or the recipient's for ``admin_digest``) and ``days`` (the cohort's days in order).
     """
     check_language(language)
     variables = _variables(rule, language, context)
-    env = _environment()
+    env = _overridden(overrides) if overrides else _environment()
     prefix = f"{language}/{rule}"
     subject = " ".join(env.get_template(f"{prefix}.subject.txt").render(variables).split())
     variables["subject"] = subject
@@ -172,7 +223,12 @@ def _encoded(value: Any) -> str:
     return encoded
 
 
-def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rendered:
+def render_shaped(
+    rule: str,
+    language: str,
+    context: Mapping[str, Any],
+    overrides: tuple[tuple[str, str], ...] = (),
+) -> Rendered:
     """The same result as :func:`render`, computed once per message shape.
 
     Personal values are swapped for private-use placeholders, the placeholder message is
@@ -180,8 +236,8 @@ def render_shaped(rule: str, language: str, context: Mapping[str, Any]) -> Rende
     escaped in the HTML. Values that rendering would reshape (line breaks, surrounding
     spaces) fall back to a direct render.
     """
-    if rule not in _SHAPED_RULES:
-        return render(rule, language, context)
+    if rule not in _SHAPED_RULES or overrides:
+        return render(rule, language, context, overrides)
     shaped: dict[str, Any] = dict(context)
     values: dict[str, str] = {}
     for index, (outer, key) in enumerate(_PERSONAL_FIELDS):
@@ -252,4 +308,13 @@ def _joined(pieces: tuple[str, ...], values: Mapping[str, str]) -> str:
     return "".join(parts)
 
 
-__all__ = ["LANGUAGES", "RULES", "Rendered", "render", "render_shaped", "required_keys"]
+__all__ = [
+    "LANGUAGES",
+    "RULES",
+    "TEMPLATE_PARTS",
+    "Rendered",
+    "override_problems",
+    "render",
+    "render_shaped",
+    "required_keys",
+]

@@ -6,14 +6,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from xml.sax.saxutils import escape
 
-from states.programme import (
-    INITIAL_STATE,
-    STATE_BY_NAME,
-    STATES,
-    TIMED_TRIGGERS,
-    TRANSITIONS,
-    State,
-)
+from states.programme import BUILTIN, INITIAL_STATE, Programme, State
 
 __all__ = [
     "dot",
@@ -22,11 +15,12 @@ __all__ = [
 ]
 
 
-def _arrows() -> list[tuple[str, str, str, str]]:
+def _arrows(p: Programme) -> list[tuple[str, str, str, str]]:
     """(source, dest, label, kind) for every state-changing arrow; kind is normal, skip,
     timed or exit."""
+    timed = p.timed_triggers
     arrows: list[tuple[str, str, str, str]] = []
-    for transition in TRANSITIONS:
+    for transition in p.transitions:
         if transition.dest is None:
             continue
         kind = "normal"
@@ -34,39 +28,41 @@ def _arrows() -> list[tuple[str, str, str, str]]:
             kind = "exit"
         elif transition.skip:
             kind = "skip"
-        elif transition.trigger in TIMED_TRIGGERS:
+        elif transition.trigger in timed:
             kind = "timed"
         for source in transition.sources:
             label = transition.trigger
             if transition.skip:
                 label += f" (skips {transition.skip})"
-            if transition.trigger in TIMED_TRIGGERS:
+            if transition.trigger in timed:
                 label += " [timed]"
             arrows.append((source, transition.dest, label, kind))
     return arrows
 
 
-def mermaid(include_exits: bool = False) -> str:
+def mermaid(include_exits: bool = False, programme: Programme | None = None) -> str:
     """A Mermaid ``stateDiagram-v2`` of the programme with Danish labels."""
+    p = programme or BUILTIN
     lines = ["stateDiagram-v2"]
-    for state in STATES:
+    for state in p.states:
         lines.append(f"    {state.name} : {state.label_da}")
     lines.append(f"    [*] --> {INITIAL_STATE} : enrol")
-    for source, dest, label, kind in _arrows():
+    for source, dest, label, kind in _arrows(p):
         if kind == "exit" and not include_exits:
             continue
         lines.append(f"    {source} --> {dest} : {label}")
     if not include_exits:
         lines.append("    note right of withdrawn : withdraw (from any active state)")
         lines.append("    note right of deferred : defer (before day 1, to a later cohort)")
-    for state in STATES:
+    for state in p.states:
         if state.final:
             lines.append(f"    {state.name} --> [*]")
     return "\n".join(lines) + "\n"
 
 
-def dot(include_exits: bool = False) -> str:
+def dot(include_exits: bool = False, programme: Programme | None = None) -> str:
     """A Graphviz DOT digraph of the programme with Danish labels."""
+    p = programme or BUILTIN
     lines = [
         "digraph leder_paa_spring {",
         "    rankdir=TB;",
@@ -74,7 +70,7 @@ def dot(include_exits: bool = False) -> str:
         '    edge [fontname="Helvetica", fontsize=10];',
         "    start [shape=point];",
     ]
-    for state in STATES:
+    for state in p.states:
         fill = ', fillcolor="#dfe9d8"' if state.final else ""
         lines.append(f'    {state.name} [label="{state.label_da}\\n({state.name})"{fill}];')
     lines.append(f'    start -> {INITIAL_STATE} [label="enrol"];')
@@ -84,7 +80,7 @@ def dot(include_exits: bool = False) -> str:
         "timed": ', color="#1f5fa8", penwidth=2',
         "exit": ', style=dotted, color="#888888"',
     }
-    for source, dest, label, kind in _arrows():
+    for source, dest, label, kind in _arrows(p):
         if kind == "exit" and not include_exits:
             continue
         lines.append(f'    {source} -> {dest} [label="{label}"{styles[kind]}];')
@@ -136,11 +132,11 @@ class _Edge:
 _COLORS = {"normal": _INK, "skip": _SKIP, "timed": _TIMED, "exit": _EXIT}
 
 
-def _edges() -> tuple[list[_Edge], dict[str, list[str]]]:
+def _edges(p: Programme) -> tuple[list[_Edge], dict[str, list[str]]]:
     """The state-changing arrows of the path, and each exit trigger with its source states."""
     edges: list[_Edge] = []
     exits: dict[str, list[str]] = {}
-    for transition in TRANSITIONS:
+    for transition in p.transitions:
         if transition.dest is None:
             continue
         if transition.trigger in _EXIT_TRIGGERS:
@@ -153,7 +149,7 @@ def _edges() -> tuple[list[_Edge], dict[str, list[str]]]:
                     transition.dest,
                     transition.trigger,
                     transition.skip,
-                    transition.trigger in TIMED_TRIGGERS,
+                    transition.trigger in p.timed_triggers,
                 )
             )
     return edges, exits
@@ -237,14 +233,15 @@ def _lanes(edges: list[_Edge], row: dict[str, int]) -> list[tuple[_Edge, int, in
     return placed
 
 
-def svg(include_exits: bool = False) -> str:
+def svg(include_exits: bool = False, programme: Programme | None = None) -> str:
     """The programme as a self-contained SVG picture: the states top to bottom in programme
     order with their Danish labels, the usual path straight down, skips as dashed orange arrows
     labelled with the obligation they leave outstanding, timed triggers in blue, and
     ``withdrawn``/``deferred`` at the side (with ``include_exits``, fed from every state)."""
-    edges, exits = _edges()
-    exit_names = {t.dest for t in TRANSITIONS if t.trigger in _EXIT_TRIGGERS}
-    column = [state for state in STATES if state.name not in exit_names]
+    p = programme or BUILTIN
+    edges, exits = _edges(p)
+    exit_names = {t.dest for t in p.transitions if t.trigger in _EXIT_TRIGGERS}
+    column = [state for state in p.states if state.name not in exit_names]
     row = {state.name: index for index, state in enumerate(column)}
     center = {name: float(_FIRST_Y + index * _PITCH) for name, index in row.items()}
     left, right = _CENTER_X - _BOX_W / 2, _CENTER_X + _BOX_W / 2
@@ -304,7 +301,7 @@ def svg(include_exits: bool = False) -> str:
             )
 
     body.extend(_box(state, _CENTER_X, center[state.name], _BOX_W) for state in column)
-    body.extend(_exit_boxes(exits, center, left, include_exits))
+    body.extend(_exit_boxes(exits, center, left, include_exits, p))
     body.extend(_legend(legend_y, include_exits))
 
     markers = "".join(
@@ -326,18 +323,22 @@ def svg(include_exits: bool = False) -> str:
 
 
 def _exit_boxes(
-    exits: dict[str, list[str]], center: dict[str, float], left: float, include_exits: bool
+    exits: dict[str, list[str]],
+    center: dict[str, float],
+    left: float,
+    include_exits: bool,
+    p: Programme,
 ) -> list[str]:
     """``withdrawn`` and ``deferred`` in the left margin, with a note saying when they apply;
     with ``include_exits``, a dotted line runs to them from every state they are reached from."""
-    destinations = {t.trigger: t.dest for t in TRANSITIONS if t.trigger in _EXIT_TRIGGERS}
+    destinations = {t.trigger: t.dest for t in p.transitions if t.trigger in _EXIT_TRIGGERS}
     # the exit with the fewest sources first: its rail is outermost and its box highest
     triggers = sorted(exits, key=lambda trigger: len(exits[trigger]))
     box_edge = _SIDE_X + _SIDE_W / 2
     parts: list[str] = []
     y = 0.0
     for index, trigger in enumerate(triggers):
-        state = STATE_BY_NAME[destinations[trigger] or ""]
+        state = p.state_by_name[destinations[trigger] or ""]
         sources = [center[name] for name in exits[trigger] if name in center]
         if not include_exits:
             y = _FIRST_Y + _PITCH * (1.5 + 3.5 * index)

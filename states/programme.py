@@ -13,6 +13,7 @@ from datetime import date, datetime, timedelta
 from functools import cached_property
 from zoneinfo import ZoneInfo
 
+from states.definition import Definition, builtin_definition
 from states.errors import Refusal
 from states.facts import DayRecord, Facts, Waiver
 
@@ -22,6 +23,7 @@ __all__ = [
     "AFTER_CERTIFICATION",
     "ANSWER_AFTER_INVITE",
     "BEFORE_DAY_ONE",
+    "BUILTIN",
     "DAY_FIVE_ATTENDED",
     "DAY_HAS_COME",
     "DAY_THEMES",
@@ -68,6 +70,7 @@ __all__ = [
     "GuardCheck",
     "Obligation",
     "PassThrough",
+    "Programme",
     "Situation",
     "State",
     "StepArgs",
@@ -76,6 +79,7 @@ __all__ = [
     "apply_waiver",
     "attendance_met",
     "blocking_obligations",
+    "compose",
     "guard_refusals",
     "normalise_trigger",
     "not_possible_reason",
@@ -84,6 +88,7 @@ __all__ = [
     "obligation_status",
     "outstanding",
     "pass_through_for",
+    "path_ended",
     "refusals",
     "replay",
     "same_municipality",
@@ -106,51 +111,7 @@ class State:
     left_path: bool = False
 
 
-STATES: tuple[State, ...] = (
-    State("enrolled", "Tilmeldt", "Enrolled"),
-    State(
-        "manager_conversation_held",
-        "Samtale med nærmeste leder afholdt",
-        "Manager conversation held",
-    ),
-    State("jti_invited", "JTI og artikler udsendt", "JTI and articles sent"),
-    State("jti_completed", "JTI besvaret", "JTI answered"),
-    State("day_1", "Undervisningsdag 1", "Teaching day 1"),
-    State("day_2", "Undervisningsdag 2", "Teaching day 2"),
-    State("day_3", "Undervisningsdag 3", "Teaching day 3"),
-    State("career_visit_held", "Karrieresamtale afholdt", "Career visit held"),
-    State("day_4", "Undervisningsdag 4", "Teaching day 4"),
-    State("day_5", "Undervisningsdag 5", "Teaching day 5"),
-    State("speech_delivered", "Lederindlæg holdt", "Leadership speech delivered"),
-    State("certified", "Kursusbevis udstedt", "Certificate issued"),
-    State(
-        "closing_conversation_held",
-        "Afsluttende samtale afholdt",
-        "Closing conversation held",
-    ),
-    State("completed", "Afsluttet", "Completed", final=True),
-    State("withdrawn", "Udmeldt", "Withdrawn", final=True, left_path=True),
-    State("deferred", "Udsat", "Deferred", final=True, left_path=True),
-)
-STATE_BY_NAME = {state.name: state for state in STATES}
-STATE_NAMES = tuple(state.name for state in STATES)
-FINAL_STATES = frozenset(state.name for state in STATES if state.final)
-# The states of the path itself, in order: every state but those of leaving it.
-PATH_STATES = tuple(state.name for state in STATES if not state.left_path)
-ACTIVE_STATES = tuple(name for name in STATE_NAMES if name not in FINAL_STATES)
-PATH_ORDER = {name: index for index, name in enumerate(STATE_NAMES)}
 INITIAL_STATE = "enrolled"
-
-DAY_THEMES: tuple[tuple[str, str], ...] = (
-    (
-        "Ledelse i en kommunal kontekst",
-        "Leadership in a municipal context",
-    ),
-    ("Dig som leder", "You as a leader"),
-    ("Ledelse i spil", "Leadership in play"),
-    ("Min vej mod ledelse", "My path to leadership"),
-    ("Min vej mod ledelse, fortsat", "My path to leadership, continued"),
-)
 
 
 @dataclass(frozen=True)
@@ -161,9 +122,24 @@ class CohortPlan:
     days: tuple[date, ...]
     max_absences: int = 0
     send_hour: int = 9
+    # The version of the programme the cohort runs; ``None`` is the built-in one.
+    programme: Programme | None = None
+    # The cohort's own closure days; the programme's are added in ``closures``.
+    closed: frozenset[date] = frozenset()
 
     def day(self, number: int) -> date:
         return self.days[number - 1]
+
+    @property
+    def rules(self) -> Programme:
+        """The programme this cohort follows."""
+        return self.programme or BUILTIN
+
+    @cached_property
+    def closures(self) -> frozenset[date]:
+        """Days no timed message goes out beside weekends and public holidays: the
+        programme's closure days and the cohort's own."""
+        return self.rules.definition.closures | self.closed
 
 
 @dataclass(frozen=True)
@@ -259,55 +235,6 @@ class Obligation:
         return getattr(facts, self.met_by) is not None
 
 
-OBLIGATION_DEFINITIONS: tuple[Obligation, ...] = (
-    Obligation(
-        name="manager_conversation",
-        label_da="Samtale med nærmeste leder",
-        label_en="Conversation with the manager",
-        recorded_by="hold_manager_conversation",
-        met_by="manager_conversation",
-        due_day=1,
-        due_offset=-14,
-    ),
-    Obligation(
-        name="jti",
-        label_da="JTI besvaret",
-        label_en="JTI answered",
-        recorded_by="complete_jti",
-        met_by="jti_completed",
-        due_day=2,
-    ),
-    Obligation(
-        name="career_visit",
-        label_da="Karrieresamtale",
-        label_en="Career visit",
-        recorded_by="hold_career_visit",
-        met_by="career_visit",
-        due_day=4,
-    ),
-    Obligation(
-        name="attendance",
-        label_da="Fremmøde alle fem dage",
-        label_en="Attendance on all five days",
-        recorded_by="register_day",
-        due_day=5,
-    ),
-    Obligation(
-        name="speech",
-        label_da="Lederindlæg",
-        label_en="Leadership speech",
-        recorded_by="deliver_speech",
-        met_by="speech",
-        due_day=5,
-    ),
-)
-OBLIGATION_BY_NAME = {obligation.name: obligation for obligation in OBLIGATION_DEFINITIONS}
-OBLIGATIONS: tuple[str, ...] = tuple(OBLIGATION_BY_NAME)
-OBLIGATION_LABELS: dict[str, tuple[str, str]] = {
-    o.name: (o.label_da, o.label_en) for o in OBLIGATION_DEFINITIONS
-}
-
-
 def attendance_met(facts: Facts, cohort: CohortPlan) -> bool:
     """Every teaching day registered, with no more absences than the cohort allows."""
     return len(facts.days) == len(cohort.days) and facts.absences <= cohort.max_absences
@@ -315,7 +242,7 @@ def attendance_met(facts: Facts, cohort: CohortPlan) -> bool:
 
 def obligation_due(name: str, cohort: CohortPlan) -> date:
     """The calendar day by which an obligation should be met; ``KeyError`` if unknown."""
-    return OBLIGATION_BY_NAME[name].due(cohort)
+    return cohort.rules.obligation_by_name[name].due(cohort)
 
 
 def unwaived_absences(facts: Facts) -> int:
@@ -325,7 +252,7 @@ def unwaived_absences(facts: Facts) -> int:
 
 def obligation_met(name: str, facts: Facts, cohort: CohortPlan) -> bool:
     """Whether the fact that meets an obligation is recorded (waivers aside)."""
-    return OBLIGATION_BY_NAME[name].met(facts, cohort)
+    return cohort.rules.obligation_by_name[name].met(facts, cohort)
 
 
 def obligation_status(name: str, facts: Facts, cohort: CohortPlan) -> str:
@@ -334,7 +261,7 @@ def obligation_status(name: str, facts: Facts, cohort: CohortPlan) -> str:
         return "met"
     if name == "attendance":
         if unwaived_absences(facts) <= cohort.max_absences and "attendance" in facts.waivers:
-            return "waived" if len(facts.days) == 5 else "open"
+            return "waived" if len(facts.days) == len(cohort.days) else "open"
         return "open"
     return "waived" if name in facts.waivers else "open"
 
@@ -343,7 +270,7 @@ def outstanding(facts: Facts, cohort: CohortPlan) -> list[tuple[str, date]]:
     """Obligations neither met nor waived, with their due dates, earliest first."""
     rows = [
         (name, obligation_due(name, cohort))
-        for name in OBLIGATIONS
+        for name in cohort.rules.obligations
         if obligation_status(name, facts, cohort) == "open"
     ]
     return sorted(rows, key=lambda row: row[1])
@@ -351,8 +278,9 @@ def outstanding(facts: Facts, cohort: CohortPlan) -> list[tuple[str, date]]:
 
 def waiver_refusal(name: str, facts: Facts, cohort: CohortPlan) -> str | None:
     """Why an obligation cannot be waived now, or ``None``."""
-    if name not in OBLIGATIONS:
-        return f"unknown obligation '{name}'; choose one of: {', '.join(OBLIGATIONS)}"
+    names = cohort.rules.obligations
+    if name not in names:
+        return f"unknown obligation '{name}'; choose one of: {', '.join(names)}"
     if obligation_met(name, facts, cohort):
         return f"obligation {name} is already met; there is nothing to waive"
     if name == "attendance":
@@ -403,10 +331,11 @@ def _not_recorded(attribute: str, label: str) -> GuardCheck:
 
 
 def _jti_send_window(sit: Situation, args: StepArgs) -> str | None:
-    opens = sit.cohort.day(1) - timedelta(days=14)
+    window = sit.cohort.rules.definition.jti_window_days
+    opens = sit.cohort.day(1) - timedelta(days=window)
     if sit.today < opens and not args.early:
         return Refusal(
-            f"the JTI and articles go out from {_fmt(opens)} (14 days before day 1)",
+            f"the JTI and articles go out from {_fmt(opens)} ({window} days before day 1)",
             asks="early",
         )
     return None
@@ -430,8 +359,8 @@ def _answered_after_invitation(sit: Situation, args: StepArgs) -> str | None:
 
 def _day_has_come(sit: Situation, args: StepArgs) -> str | None:
     number = sit.next_day_number
-    if number > 5:
-        return "all five teaching days are already registered"
+    if number > len(sit.cohort.days):
+        return f"all {_count(len(sit.cohort.days))} teaching days are already registered"
     day = sit.cohort.day(number)
     if sit.today < day:
         return f"teaching day {number} is on {_fmt(day)}; it can be registered from that date"
@@ -468,10 +397,18 @@ def _visit_from_day_one(sit: Situation, args: StepArgs) -> str | None:
     return None
 
 
+def _count(number: int) -> str:
+    words = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
+    return words[number] if number < len(words) else str(number)
+
+
 def _day_five_attended(sit: Situation, args: StepArgs) -> str | None:
-    record = sit.facts.days.get(5)
+    last = len(sit.cohort.days)
+    record = sit.facts.days.get(last)
     if record is None or not record.attended:
-        return "teaching day 5 is not registered as attended; the speech is given on day 5"
+        return (
+            f"teaching day {last} is not registered as attended; the speech is given on day {last}"
+        )
     return None
 
 
@@ -498,7 +435,8 @@ def _sixty_days_after_certification(sit: Situation, args: StepArgs) -> str | Non
     certified = sit.facts.certified
     if certified is None:
         return "the participant is not certified"
-    opens = certified + timedelta(days=60)
+    rule = sit.cohort.rules.definition.rule("auto_complete")
+    opens = certified + timedelta(days=rule.at.offset if rule is not None else 60)
     if sit.today < opens:
         return (
             f"without a closing conversation the path completes on its own from {_fmt(opens)}; "
@@ -658,8 +596,6 @@ def _day_registered(sit: Situation, args: StepArgs, facts: Facts) -> dict[str, o
     return {"day": len(facts.days), "attended": not args.absent}
 
 
-_DAY_STATES = ("day_1", "day_2", "day_3", "career_visit_held", "day_4", "day_5")
-_AFTER_INVITE = ("jti_invited", "jti_completed", *_DAY_STATES, "speech_delivered")
 _MANAGER_CONVERSATION = (GOALS, NOT_FUTURE, MANAGER_CONVERSATION_NEW)
 _JTI_ANSWER = (INVITED, NOT_FUTURE, ANSWER_AFTER_INVITE, JTI_NEW)
 _DAY = (DAY_HAS_COME, ABSENCE_REASON)
@@ -676,203 +612,6 @@ def _register_day(source: str, dest: str, skip: str | None = None) -> Transition
         skip=skip,
         audit=_day_registered,
     )
-
-
-TRANSITIONS: tuple[Transition, ...] = (
-    Transition(
-        trigger="hold_manager_conversation",
-        sources=("enrolled",),
-        dest="manager_conversation_held",
-        guards=_MANAGER_CONVERSATION,
-        effect=_record_manager_conversation,
-        note_from=("note",),
-    ),
-    Transition(
-        trigger="hold_manager_conversation",
-        sources=_AFTER_INVITE,
-        dest=None,
-        guards=_MANAGER_CONVERSATION,
-        effect=_record_manager_conversation,
-        note_from=("note",),
-    ),
-    Transition(
-        trigger="invite_jti",
-        sources=("enrolled",),
-        dest="jti_invited",
-        guards=(JTI_WINDOW,),
-        effect=_record_today("jti_invited"),
-        skip="manager_conversation",
-    ),
-    Transition(
-        trigger="invite_jti",
-        sources=("manager_conversation_held",),
-        dest="jti_invited",
-        guards=(JTI_WINDOW,),
-        effect=_record_today("jti_invited"),
-    ),
-    Transition(
-        trigger="complete_jti",
-        sources=("jti_invited",),
-        dest="jti_completed",
-        guards=_JTI_ANSWER,
-        effect=_record_date("jti_completed"),
-    ),
-    Transition(
-        trigger="complete_jti",
-        sources=(*_DAY_STATES, "speech_delivered"),
-        dest=None,
-        guards=_JTI_ANSWER,
-        effect=_record_date("jti_completed"),
-    ),
-    _register_day("jti_invited", "day_1", skip="jti"),
-    _register_day("jti_completed", "day_1"),
-    _register_day("day_1", "day_2"),
-    _register_day("day_2", "day_3"),
-    _register_day("day_3", "day_4", skip="career_visit"),
-    _register_day("career_visit_held", "day_4"),
-    _register_day("day_4", "day_5"),
-    Transition(
-        trigger="hold_career_visit",
-        sources=("day_3",),
-        dest="career_visit_held",
-        guards=_VISIT,
-        effect=_record_date("career_visit"),
-    ),
-    Transition(
-        trigger="hold_career_visit",
-        sources=("day_1", "day_2", "day_4", "day_5", "speech_delivered"),
-        dest=None,
-        guards=_VISIT,
-        effect=_record_date("career_visit"),
-    ),
-    Transition(
-        trigger="deliver_speech",
-        sources=("day_5",),
-        dest="speech_delivered",
-        guards=(DAY_FIVE_ATTENDED, NOT_FUTURE, SPEECH_NEW),
-        effect=_record_date("speech"),
-    ),
-    Transition(
-        trigger="certify",
-        sources=("speech_delivered", "day_5"),
-        dest="certified",
-        guards=(OBLIGATIONS_MET,),
-        effect=_record_today("certified"),
-        schedules="certified",
-    ),
-    Transition(
-        trigger="hold_closing_conversation",
-        sources=("certified",),
-        dest="closing_conversation_held",
-        guards=(NOT_FUTURE, AFTER_CERTIFICATION),
-        effect=_record_closing,
-    ),
-    Transition(
-        trigger="complete",
-        sources=("closing_conversation_held",),
-        dest="completed",
-        effect=_record_today("completed"),
-    ),
-    Transition(
-        trigger="complete",
-        sources=("certified",),
-        dest="completed",
-        guards=(SIXTY_DAYS,),
-        effect=_record_today("completed"),
-    ),
-    Transition(
-        trigger="decline_closing_conversation",
-        sources=("certified",),
-        dest="completed",
-        effect=_record_decline,
-    ),
-    Transition(trigger="withdraw", sources=ACTIVE_STATES, dest="withdrawn", guards=(REASON,)),
-    Transition(
-        trigger="defer",
-        sources=("enrolled", "manager_conversation_held", "jti_invited", "jti_completed"),
-        dest="deferred",
-        guards=(REASON, BEFORE_DAY_ONE, LATER_COHORT),
-        moves_to_target=True,
-    ),
-)
-
-TRIGGERS: tuple[str, ...] = tuple(dict.fromkeys(t.trigger for t in TRANSITIONS))
-# Triggers that name one participant's later cohort: never taken for a whole cohort at once.
-ONE_AT_A_TIME = frozenset(t.trigger for t in TRANSITIONS if t.moves_to_target)
-TIMED_TRIGGERS = frozenset({"invite_jti", "complete"})
-
-
-def transition_for(trigger: str, state: str) -> Transition | None:
-    """The arrow ``trigger`` follows from ``state``, if any."""
-    return _TRANSITION_INDEX.get((trigger, state))
-
-
-_TRANSITION_INDEX: dict[tuple[str, str], Transition] = {
-    (t.trigger, source): t for t in TRANSITIONS for source in t.sources
-}
-
-
-def path_ended(state: str) -> str | None:
-    """``the participant is withdrawn (withdrawn); the path has ended`` for a final state,
-    ``None`` for a state the path goes on from."""
-    if state not in FINAL_STATES:
-        return None
-    label = STATE_BY_NAME[state].label_en.lower()
-    return f"the participant is {label} ({state}); the path has ended"
-
-
-def not_possible_reason(trigger: str, state: str) -> str:
-    """Why ``trigger`` cannot happen from ``state``: the state and what must happen first."""
-    ended = path_ended(state)
-    if ended is not None:
-        return f"{trigger} is not possible: {ended}"
-    sources = sorted(
-        {s for t in TRANSITIONS if t.trigger == trigger for s in t.sources},
-        key=PATH_ORDER.__getitem__,
-    )
-    earliest = sources[0]
-    if PATH_ORDER[state] < PATH_ORDER[earliest]:
-        needed = [t.trigger for t in TRANSITIONS if t.dest == earliest]
-        return (
-            f"{trigger} is not possible in state {state}; "
-            f"first: {' or '.join(dict.fromkeys(needed))} (to reach {earliest})"
-        )
-    return f"{trigger} is not possible in state {state}; it is possible from {', '.join(sources)}"
-
-
-def refusals(
-    trigger: str, situation: Situation, args: StepArgs, *, probe: bool = False
-) -> list[str]:
-    """Every rule that stands in the way of ``trigger`` now (empty: it may fire). A ``probe``
-    leaves out the rules about input the administrator has not typed yet."""
-    if trigger not in TRIGGERS:
-        return [f"unknown trigger '{trigger}'; choose one of: {', '.join(TRIGGERS)}"]
-    transition = transition_for(trigger, situation.state)
-    if transition is None:
-        return [not_possible_reason(trigger, situation.state)]
-    return guard_refusals(transition, situation, args, probe=probe)
-
-
-def guard_refusals(
-    transition: Transition, situation: Situation, args: StepArgs, *, probe: bool = False
-) -> list[str]:
-    """Why each of ``transition``'s guards is broken, in the order they are declared."""
-    return [
-        message
-        for guard in transition.guards
-        if not (probe and guard.needs_input) and (message := guard.check(situation, args))
-    ]
-
-
-def blocking_obligations(trigger: str, situation: Situation) -> list[str]:
-    """Obligations (by name) that stand in the way of ``trigger``: those named by each broken
-    guard of the trigger's arrows."""
-    guards = dict.fromkeys(g for t in TRANSITIONS if t.trigger == trigger for g in t.guards)
-    names: list[str] = []
-    for guard in guards:
-        if guard.check(situation, StepArgs()) is not None:
-            names += guard.blocks(situation)
-    return list(dict.fromkeys(names))
 
 
 # -- Automatic pass-through -------------------------------------------------------------------
@@ -900,46 +639,480 @@ def _certifiable(sit: Situation) -> bool:
     return not refusals("certify", sit, StepArgs(automatic=True))
 
 
-PASS_THROUGHS: tuple[PassThrough, ...] = (
-    PassThrough(
-        "enrolled",
-        "hold_manager_conversation",
-        _conversation_recorded,
-        lambda s: (
-            f"passed through automatically: manager conversation recorded on "
-            f"{_fmt(s.facts.manager_conversation)}"
-            if s.facts.manager_conversation
-            else ""
+def _conversation_note(s: Situation) -> str:
+    if not s.facts.manager_conversation:
+        return ""
+    return (
+        "passed through automatically: manager conversation recorded on "
+        f"{_fmt(s.facts.manager_conversation)}"
+    )
+
+
+def _visit_note(s: Situation) -> str:
+    if not s.facts.career_visit:
+        return ""
+    return f"passed through automatically: career visit recorded on {_fmt(s.facts.career_visit)}"
+
+
+def _certified_note(s: Situation) -> str:
+    return "certified automatically: every obligation met or waived"
+
+
+# -- A programme composed from its definition --------------------------------------------------
+
+
+def _day_label(number: int) -> tuple[str, str]:
+    return f"Undervisningsdag {number}", f"Teaching day {number}"
+
+
+_STEP_STATES: dict[str, tuple[str, str, str]] = {
+    "manager_conversation_held": (
+        "",
+        "Samtale med nærmeste leder afholdt",
+        "Manager conversation held",
+    ),
+    "jti_invited": ("jti", "JTI og artikler udsendt", "JTI and articles sent"),
+    "jti_completed": ("jti", "JTI besvaret", "JTI answered"),
+    "career_visit_held": ("career_visit", "Karrieresamtale afholdt", "Career visit held"),
+    "speech_delivered": ("speech", "Lederindlæg holdt", "Leadership speech delivered"),
+    "closing_conversation_held": (
+        "closing_conversation",
+        "Afsluttende samtale afholdt",
+        "Closing conversation held",
+    ),
+}
+
+
+def _compose_states(definition: Definition) -> tuple[State, ...]:
+    has = definition.has
+    names = ["enrolled", "manager_conversation_held"]
+    if has("jti"):
+        names += ["jti_invited", "jti_completed"]
+    for number in range(1, definition.day_count + 1):
+        if has("career_visit") and number == definition.career_visit_before_day:
+            names.append("career_visit_held")
+        names.append(f"day_{number}")
+    if has("speech"):
+        names.append("speech_delivered")
+    names.append("certified")
+    if has("closing_conversation"):
+        names.append("closing_conversation_held")
+    names += ["completed", "withdrawn", "deferred"]
+    defaults = {
+        "enrolled": ("Tilmeldt", "Enrolled"),
+        "certified": ("Kursusbevis udstedt", "Certificate issued"),
+        "completed": ("Afsluttet", "Completed"),
+        "withdrawn": ("Udmeldt", "Withdrawn"),
+        "deferred": ("Udsat", "Deferred"),
+    }
+    states = []
+    for name in names:
+        label = definition.label(name)
+        if label is None:
+            if name in _STEP_STATES:
+                label = _STEP_STATES[name][1:]
+            elif name.startswith("day_"):
+                label = _day_label(int(name[4:]))
+            else:
+                label = defaults[name]
+        final = name in ("completed", "withdrawn", "deferred")
+        states.append(State(name, label[0], label[1], final, name in ("withdrawn", "deferred")))
+    return tuple(states)
+
+
+def _compose_transitions(
+    definition: Definition, states: tuple[State, ...]
+) -> tuple[Transition, ...]:
+    has = definition.has
+    names = [state.name for state in states]
+    last = f"day_{definition.day_count}"
+    before_visit = definition.career_visit_before_day
+    on_path = names[names.index("manager_conversation_held") + 1 : names.index("certified")]
+    days_on = [name for name in on_path if name.startswith("day_") or name == "career_visit_held"]
+    active = tuple(state.name for state in states if not state.final)
+    found: list[Transition] = [
+        Transition(
+            trigger="hold_manager_conversation",
+            sources=("enrolled",),
+            dest="manager_conversation_held",
+            guards=_MANAGER_CONVERSATION,
+            effect=_record_manager_conversation,
+            note_from=("note",),
         ),
-    ),
-    PassThrough(
-        "day_3",
-        "hold_career_visit",
-        _visit_recorded,
-        lambda s: (
-            f"passed through automatically: career visit recorded on {_fmt(s.facts.career_visit)}"
-            if s.facts.career_visit
-            else ""
+        Transition(
+            trigger="hold_manager_conversation",
+            sources=tuple(on_path),
+            dest=None,
+            guards=_MANAGER_CONVERSATION,
+            effect=_record_manager_conversation,
+            note_from=("note",),
         ),
-    ),
-    PassThrough(
-        "day_5",
-        "certify",
-        _certifiable,
-        lambda s: "certified automatically: every obligation met or waived",
-    ),
-    PassThrough(
-        "speech_delivered",
-        "certify",
-        _certifiable,
-        lambda s: "certified automatically: every obligation met or waived",
-    ),
-)
+    ]
+    if has("jti"):
+        found += [
+            Transition(
+                trigger="invite_jti",
+                sources=("enrolled",),
+                dest="jti_invited",
+                guards=(JTI_WINDOW,),
+                effect=_record_today("jti_invited"),
+                skip="manager_conversation",
+            ),
+            Transition(
+                trigger="invite_jti",
+                sources=("manager_conversation_held",),
+                dest="jti_invited",
+                guards=(JTI_WINDOW,),
+                effect=_record_today("jti_invited"),
+            ),
+            Transition(
+                trigger="complete_jti",
+                sources=("jti_invited",),
+                dest="jti_completed",
+                guards=_JTI_ANSWER,
+                effect=_record_date("jti_completed"),
+            ),
+            Transition(
+                trigger="complete_jti",
+                sources=tuple(n for n in on_path if n not in ("jti_invited", "jti_completed")),
+                dest=None,
+                guards=_JTI_ANSWER,
+                effect=_record_date("jti_completed"),
+            ),
+            _register_day("jti_invited", "day_1", skip="jti"),
+            _register_day("jti_completed", "day_1"),
+        ]
+    else:
+        found += [
+            _register_day("enrolled", "day_1", skip="manager_conversation"),
+            _register_day("manager_conversation_held", "day_1"),
+        ]
+    for number in range(2, definition.day_count + 1):
+        if has("career_visit") and number == before_visit:
+            found.append(_register_day(f"day_{number - 1}", f"day_{number}", skip="career_visit"))
+            found.append(_register_day("career_visit_held", f"day_{number}"))
+        else:
+            found.append(_register_day(f"day_{number - 1}", f"day_{number}"))
+    if has("career_visit"):
+        visit_from = f"day_{before_visit - 1}"
+        found += [
+            Transition(
+                trigger="hold_career_visit",
+                sources=(visit_from,),
+                dest="career_visit_held",
+                guards=_VISIT,
+                effect=_record_date("career_visit"),
+            ),
+            Transition(
+                trigger="hold_career_visit",
+                sources=tuple(
+                    n
+                    for n in (*days_on, "speech_delivered")
+                    if n in names and n not in (visit_from, "career_visit_held")
+                ),
+                dest=None,
+                guards=_VISIT,
+                effect=_record_date("career_visit"),
+            ),
+        ]
+    if has("speech"):
+        found.append(
+            Transition(
+                trigger="deliver_speech",
+                sources=(last,),
+                dest="speech_delivered",
+                guards=(DAY_FIVE_ATTENDED, NOT_FUTURE, SPEECH_NEW),
+                effect=_record_date("speech"),
+            )
+        )
+    found.append(
+        Transition(
+            trigger="certify",
+            sources=("speech_delivered", last) if has("speech") else (last,),
+            dest="certified",
+            guards=(OBLIGATIONS_MET,),
+            effect=_record_today("certified"),
+            schedules="certified",
+        )
+    )
+    if has("closing_conversation"):
+        found += [
+            Transition(
+                trigger="hold_closing_conversation",
+                sources=("certified",),
+                dest="closing_conversation_held",
+                guards=(NOT_FUTURE, AFTER_CERTIFICATION),
+                effect=_record_closing,
+            ),
+            Transition(
+                trigger="complete",
+                sources=("closing_conversation_held",),
+                dest="completed",
+                effect=_record_today("completed"),
+            ),
+        ]
+    found.append(
+        Transition(
+            trigger="complete",
+            sources=("certified",),
+            dest="completed",
+            guards=(SIXTY_DAYS,),
+            effect=_record_today("completed"),
+        )
+    )
+    if has("closing_conversation"):
+        found.append(
+            Transition(
+                trigger="decline_closing_conversation",
+                sources=("certified",),
+                dest="completed",
+                effect=_record_decline,
+            )
+        )
+    before_day_one = tuple(names[: names.index("day_1")])
+    found += [
+        Transition(trigger="withdraw", sources=active, dest="withdrawn", guards=(REASON,)),
+        Transition(
+            trigger="defer",
+            sources=before_day_one,
+            dest="deferred",
+            guards=(REASON, BEFORE_DAY_ONE, LATER_COHORT),
+            moves_to_target=True,
+        ),
+    ]
+    return tuple(found)
+
+
+def _compose_obligations(definition: Definition) -> tuple[Obligation, ...]:
+    met_by = {
+        "manager_conversation": ("hold_manager_conversation", "manager_conversation"),
+        "jti": ("complete_jti", "jti_completed"),
+        "career_visit": ("hold_career_visit", "career_visit"),
+        "attendance": ("register_day", None),
+        "speech": ("deliver_speech", "speech"),
+    }
+    return tuple(
+        Obligation(
+            name=name,
+            label_da=da,
+            label_en=en,
+            recorded_by=met_by[name][0],
+            met_by=met_by[name][1],
+            due_day=due.day,
+            due_offset=due.offset,
+        )
+        for name, due, da, en in definition.obligations
+    )
+
+
+def _compose_pass_throughs(definition: Definition) -> tuple[PassThrough, ...]:
+    found = [
+        PassThrough(
+            "enrolled", "hold_manager_conversation", _conversation_recorded, _conversation_note
+        )
+    ]
+    if definition.has("career_visit"):
+        visit_from = f"day_{definition.career_visit_before_day - 1}"
+        found.append(PassThrough(visit_from, "hold_career_visit", _visit_recorded, _visit_note))
+    found.append(
+        PassThrough(f"day_{definition.day_count}", "certify", _certifiable, _certified_note)
+    )
+    if definition.has("speech"):
+        found.append(PassThrough("speech_delivered", "certify", _certifiable, _certified_note))
+    return tuple(found)
+
+
+@dataclass(frozen=True, eq=False)
+class Programme:
+    """One version of the programme, composed from its :class:`Definition`: its states,
+    arrows, obligations and automatic steps. Compared and hashed by identity: there is one
+    per version."""
+
+    definition: Definition
+    states: tuple[State, ...]
+    transitions: tuple[Transition, ...]
+    obligation_definitions: tuple[Obligation, ...]
+    pass_throughs: tuple[PassThrough, ...]
+
+    @property
+    def version(self) -> str:
+        return self.definition.version
+
+    @cached_property
+    def state_by_name(self) -> dict[str, State]:
+        return {state.name: state for state in self.states}
+
+    @cached_property
+    def state_names(self) -> tuple[str, ...]:
+        return tuple(state.name for state in self.states)
+
+    @cached_property
+    def path_order(self) -> dict[str, int]:
+        return {name: index for index, name in enumerate(self.state_names)}
+
+    @cached_property
+    def final_states(self) -> frozenset[str]:
+        return frozenset(state.name for state in self.states if state.final)
+
+    @cached_property
+    def active_states(self) -> tuple[str, ...]:
+        return tuple(name for name in self.state_names if name not in self.final_states)
+
+    @cached_property
+    def path_states(self) -> tuple[str, ...]:
+        return tuple(state.name for state in self.states if not state.left_path)
+
+    @cached_property
+    def triggers(self) -> tuple[str, ...]:
+        return tuple(dict.fromkeys(t.trigger for t in self.transitions))
+
+    @cached_property
+    def timed_triggers(self) -> frozenset[str]:
+        return frozenset({"invite_jti", "complete"} & set(self.triggers))
+
+    @cached_property
+    def obligation_by_name(self) -> dict[str, Obligation]:
+        return {o.name: o for o in self.obligation_definitions}
+
+    @cached_property
+    def obligations(self) -> tuple[str, ...]:
+        return tuple(self.obligation_by_name)
+
+    @cached_property
+    def obligation_labels(self) -> dict[str, tuple[str, str]]:
+        return {o.name: (o.label_da, o.label_en) for o in self.obligation_definitions}
+
+    @cached_property
+    def day_themes(self) -> tuple[tuple[str, str], ...]:
+        return self.definition.days
+
+    @cached_property
+    def transition_index(self) -> dict[tuple[str, str], Transition]:
+        return {(t.trigger, source): t for t in self.transitions for source in t.sources}
+
+    def transition_for(self, trigger: str, state: str) -> Transition | None:
+        """The arrow ``trigger`` follows from ``state``, if any."""
+        return self.transition_index.get((trigger, state))
+
+
+def compose(definition: Definition) -> Programme:
+    """The programme a definition describes, built from the building blocks in this module."""
+    states = _compose_states(definition)
+    return Programme(
+        definition=definition,
+        states=states,
+        transitions=_compose_transitions(definition, states),
+        obligation_definitions=_compose_obligations(definition),
+        pass_throughs=_compose_pass_throughs(definition),
+    )
+
+
+BUILTIN = compose(builtin_definition())
+DEFINITION_VERSION = BUILTIN.version
+STATES: tuple[State, ...] = BUILTIN.states
+STATE_BY_NAME = BUILTIN.state_by_name
+STATE_NAMES = BUILTIN.state_names
+FINAL_STATES = BUILTIN.final_states
+# The states of the path itself, in order: every state but those of leaving it.
+PATH_STATES = BUILTIN.path_states
+ACTIVE_STATES = BUILTIN.active_states
+PATH_ORDER = BUILTIN.path_order
+DAY_THEMES: tuple[tuple[str, str], ...] = BUILTIN.day_themes
+OBLIGATION_DEFINITIONS: tuple[Obligation, ...] = BUILTIN.obligation_definitions
+OBLIGATION_BY_NAME = BUILTIN.obligation_by_name
+OBLIGATIONS: tuple[str, ...] = BUILTIN.obligations
+OBLIGATION_LABELS: dict[str, tuple[str, str]] = BUILTIN.obligation_labels
+TRANSITIONS: tuple[Transition, ...] = BUILTIN.transitions
+TRIGGERS: tuple[str, ...] = BUILTIN.triggers
+# Triggers that name one participant's later cohort: never taken for a whole cohort at once.
+ONE_AT_A_TIME = frozenset(t.trigger for t in TRANSITIONS if t.moves_to_target)
+TIMED_TRIGGERS = BUILTIN.timed_triggers
+PASS_THROUGHS: tuple[PassThrough, ...] = BUILTIN.pass_throughs
+
+
+def transition_for(
+    trigger: str, state: str, programme: Programme | None = None
+) -> Transition | None:
+    """The arrow ``trigger`` follows from ``state``, if any (in the built-in programme unless
+    another is given)."""
+    return (programme or BUILTIN).transition_for(trigger, state)
+
+
+def path_ended(state: str, programme: Programme | None = None) -> str | None:
+    """``the participant is withdrawn (withdrawn); the path has ended`` for a final state,
+    ``None`` for a state the path goes on from."""
+    found = programme or BUILTIN
+    if state not in found.final_states:
+        return None
+    label = found.state_by_name[state].label_en.lower()
+    return f"the participant is {label} ({state}); the path has ended"
+
+
+def not_possible_reason(trigger: str, state: str, programme: Programme | None = None) -> str:
+    """Why ``trigger`` cannot happen from ``state``: the state and what must happen first."""
+    found = programme or BUILTIN
+    ended = path_ended(state, found)
+    if ended is not None:
+        return f"{trigger} is not possible: {ended}"
+    if state not in found.path_order:
+        return f"{trigger} is not possible: state {state} is not part of {found.version}"
+    sources = sorted(
+        {s for t in found.transitions if t.trigger == trigger for s in t.sources},
+        key=found.path_order.__getitem__,
+    )
+    earliest = sources[0]
+    if found.path_order[state] < found.path_order[earliest]:
+        needed = [t.trigger for t in found.transitions if t.dest == earliest]
+        return (
+            f"{trigger} is not possible in state {state}; "
+            f"first: {' or '.join(dict.fromkeys(needed))} (to reach {earliest})"
+        )
+    return f"{trigger} is not possible in state {state}; it is possible from {', '.join(sources)}"
+
+
+def refusals(
+    trigger: str, situation: Situation, args: StepArgs, *, probe: bool = False
+) -> list[str]:
+    """Every rule that stands in the way of ``trigger`` now (empty: it may fire). A ``probe``
+    leaves out the rules about input the administrator has not typed yet."""
+    found = situation.cohort.rules
+    if trigger not in found.triggers:
+        known = ", ".join(found.triggers)
+        if trigger in TRIGGERS:
+            return [f"{trigger} is not part of programme {found.version}; its triggers: {known}"]
+        return [f"unknown trigger '{trigger}'; choose one of: {known}"]
+    transition = found.transition_for(trigger, situation.state)
+    if transition is None:
+        return [not_possible_reason(trigger, situation.state, found)]
+    return guard_refusals(transition, situation, args, probe=probe)
+
+
+def guard_refusals(
+    transition: Transition, situation: Situation, args: StepArgs, *, probe: bool = False
+) -> list[str]:
+    """Why each of ``transition``'s guards is broken, in the order they are declared."""
+    return [
+        message
+        for guard in transition.guards
+        if not (probe and guard.needs_input) and (message := guard.check(situation, args))
+    ]
+
+
+def blocking_obligations(trigger: str, situation: Situation) -> list[str]:
+    """Obligations (by name) that stand in the way of ``trigger``: those named by each broken
+    guard of the trigger's arrows."""
+    transitions = situation.cohort.rules.transitions
+    guards = dict.fromkeys(g for t in transitions if t.trigger == trigger for g in t.guards)
+    names: list[str] = []
+    for guard in guards:
+        if guard.check(situation, StepArgs()) is not None:
+            names += guard.blocks(situation)
+    return list(dict.fromkeys(names))
 
 
 def pass_through_for(situation: Situation) -> PassThrough | None:
     """The automatic step due now: its fact is recorded and its rules still hold."""
-    for rule in PASS_THROUGHS:
+    for rule in situation.cohort.rules.pass_throughs:
         if (
             rule.state == situation.state
             and rule.ready(situation)
@@ -1009,17 +1182,25 @@ def normalise_trigger(name: str) -> str:
     return name.strip().replace("-", "_").lower()
 
 
-def replay(events: list[tuple[str, str | None, str | None]]) -> str | None:
+def replay(
+    events: list[tuple[str, str | None, str | None]],
+    programme: Programme | None = None,
+    *,
+    start: str | None = None,
+    first: int = 1,
+) -> str | None:
     """Replay audited (event, from_state, to_state) rows; return the final state or raise
-    ``ValueError`` naming the first entry that does not follow the programme."""
-    state: str | None = None
-    for index, (event, from_state, to_state) in enumerate(events, start=1):
+    ``ValueError`` naming the first entry that does not follow the programme. ``start`` is
+    the state before the first row (``None``: not enrolled yet), ``first`` its number."""
+    found = programme or BUILTIN
+    state: str | None = start
+    for index, (event, from_state, to_state) in enumerate(events, start=first):
         if from_state != state:
             raise ValueError(f"entry {index} ({event}) starts from {from_state}, expected {state}")
-        if to_state is None or to_state not in STATE_BY_NAME:
+        if to_state is None or to_state not in found.state_by_name:
             raise ValueError(f"entry {index} ({event}) ends in unknown state {to_state!r}")
         if state is not None and to_state != state:
-            transition = transition_for(event, state)
+            transition = found.transition_for(event, state)
             if transition is None or transition.dest != to_state:
                 raise ValueError(f"entry {index}: {event} cannot lead from {state} to {to_state}")
         elif state is None and to_state != INITIAL_STATE:

@@ -12,15 +12,19 @@ from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from functools import lru_cache
 
+from states.definition import RuleSetting
 from states.facts import Facts
 from states.programme import (
+    BUILTIN,
     FINAL_STATES,
     LOCAL_TZ,
     CohortPlan,
+    Programme,
     Situation,
     obligation_status,
     outstanding,
 )
+from states.workdays import working_day
 
 __all__ = [
     "ADMIN_MESSAGES",
@@ -44,6 +48,8 @@ __all__ = [
     "overdue",
     "shift_weekend",
     "still_applies",
+    "timed_rule_by_name",
+    "timed_rules",
 ]
 
 
@@ -134,85 +140,72 @@ class TimedRule:
     per_day: bool = False
 
 
-TIMED_RULES: tuple[TimedRule, ...] = (
-    TimedRule(
-        "manager_conversation_reminder",
-        "day",
-        -21,
-        ("participant", "manager"),
-        _open("manager_conversation", "conversation already held"),
-        expires_on_day=1,
-    ),
-    TimedRule("jti_invitation", "day", -14, ("participant",), _jti_not_sent, fires="invite_jti"),
-    TimedRule(
-        "manager_conversation_escalation",
-        "day",
-        -7,
-        ("manager", "admin"),
-        _open("manager_conversation", "conversation already held"),
-    ),
-    TimedRule(
-        "jti_reminder",
-        "day",
-        -7,
-        ("participant",),
-        _open("jti", "JTI already answered"),
-        expires_on_day=2,
-    ),
-    TimedRule(
-        "jti_escalation",
-        "day",
-        -3,
-        ("participant", "admin"),
-        _open("jti", "JTI already answered"),
-        day=2,
-        expires_on_day=2,
-    ),
-    TimedRule("day_reminder", "day", -1, ("participant",), per_day=True),
-    TimedRule(
-        "host_letter",
-        "host",
-        0,
-        ("host", "participant"),
-        _open("career_visit", "career visit already held"),
-    ),
-    TimedRule("host_missing", "day", 0, ("participant",), _no_host, day=3, expires_on_day=4),
-    TimedRule("homework_reminder", "day", -3, ("participant",), day=3, expires_on_day=3),
-    TimedRule(
-        "career_visit_reminder",
-        "day",
-        -7,
-        ("participant",),
-        _open("career_visit", "career visit already held"),
-        day=4,
-        expires_on_day=4,
-    ),
-    TimedRule(
-        "career_visit_escalation",
-        "day",
-        -1,
-        ("admin",),
-        _open("career_visit", "career visit already held"),
-        day=4,
-        expires_on_day=4,
-    ),
-    TimedRule(
-        "speech_reminder", "day", -7, ("participant",), _speech_pending, day=5, expires_on_day=5
-    ),
-    TimedRule(
-        "closing_reminder",
-        "certified",
-        30,
-        ("participant", "manager"),
-        _closing_open,
-        direction=AFTER,
-        expires_after_days=60,
-    ),
-    TimedRule(
-        "auto_complete", "certified", 60, (), _not_completed, direction=AFTER, fires="complete"
-    ),
-)
-TIMED_RULE_BY_NAME = {rule.name: rule for rule in TIMED_RULES}
+@dataclass(frozen=True)
+class _Block:
+    """What code fixes about a timed rule: who it goes to, what it re-checks at send time, and
+    the trigger it fires."""
+
+    recipients: tuple[str, ...]
+    condition: Condition = _always
+    fires: str | None = None
+
+
+_CONVERSATION_OPEN = _open("manager_conversation", "conversation already held")
+_JTI_OPEN = _open("jti", "JTI already answered")
+_VISIT_OPEN = _open("career_visit", "career visit already held")
+_BLOCKS: dict[str, _Block] = {
+    "manager_conversation_reminder": _Block(("participant", "manager"), _CONVERSATION_OPEN),
+    "jti_invitation": _Block(("participant",), _jti_not_sent, fires="invite_jti"),
+    "manager_conversation_escalation": _Block(("manager", "admin"), _CONVERSATION_OPEN),
+    "jti_reminder": _Block(("participant",), _JTI_OPEN),
+    "jti_escalation": _Block(("participant", "admin"), _JTI_OPEN),
+    "day_reminder": _Block(("participant",)),
+    "host_letter": _Block(("host", "participant"), _VISIT_OPEN),
+    "host_missing": _Block(("participant",), _no_host),
+    "homework_reminder": _Block(("participant",)),
+    "career_visit_reminder": _Block(("participant",), _VISIT_OPEN),
+    "career_visit_escalation": _Block(("admin",), _VISIT_OPEN),
+    "speech_reminder": _Block(("participant",), _speech_pending),
+    "closing_reminder": _Block(("participant", "manager"), _closing_open),
+    "auto_complete": _Block((), _not_completed, fires="complete"),
+}
+
+
+def _timed_rule(setting: RuleSetting) -> TimedRule:
+    block = _BLOCKS[setting.name]
+    at, expires = setting.at, setting.expires
+    anchor = "day" if at.anchor in ("day", "each_day") else at.anchor
+    return TimedRule(
+        setting.name,
+        anchor,
+        at.offset,
+        block.recipients,
+        block.condition,
+        day=at.day or 1,
+        direction=AFTER if at.anchor == "certified" else AHEAD,
+        expires_on_day=expires.day if expires is not None and expires.anchor == "day" else None,
+        expires_after_days=(
+            expires.offset if expires is not None and expires.anchor == "certified" else None
+        ),
+        fires=block.fires,
+        per_day=at.anchor == "each_day",
+    )
+
+
+@lru_cache(maxsize=64)
+def timed_rules(programme: Programme) -> tuple[TimedRule, ...]:
+    """The timed rules a programme has switched on, in the order of its definition."""
+    return tuple(_timed_rule(s) for s in programme.definition.rules if s.enabled)
+
+
+@lru_cache(maxsize=64)
+def timed_rule_by_name(programme: Programme) -> dict[str, TimedRule]:
+    """The programme's timed rules that are on, by name."""
+    return {rule.name: rule for rule in timed_rules(programme)}
+
+
+TIMED_RULES: tuple[TimedRule, ...] = timed_rules(BUILTIN)
+TIMED_RULE_BY_NAME = timed_rule_by_name(BUILTIN)
 COHORT_RULES = tuple(rule for rule in TIMED_RULES if rule.anchor == "day")
 
 
@@ -228,11 +221,15 @@ class DueMoment:
 def cohort_deadlines(cohort: CohortPlan) -> tuple[DueMoment, ...]:
     """Every cohort-anchored rule's due moments for a participant of ``cohort``."""
     moments: list[DueMoment] = []
-    for rule in COHORT_RULES:
-        days = range(1, 6) if rule.per_day else (rule.day,)
+    for rule in timed_rules(cohort.rules):
+        if rule.anchor != "day":
+            continue
+        days = range(1, len(cohort.days) + 1) if rule.per_day else (rule.day,)
         for number in days:
             anchor = cohort.day(number)
-            due_day = shift_weekend(anchor + timedelta(days=rule.offset_days), rule.direction)
+            due_day = working_day(
+                anchor + timedelta(days=rule.offset_days), rule.direction, cohort.closures
+            )
             expires_day = number if rule.per_day else rule.expires_on_day
             expires_at = (
                 local_moment(cohort.day(expires_day), cohort.send_hour)
@@ -254,14 +251,16 @@ def deadlines_after(anchor: str, on: date, cohort: CohortPlan) -> list[DueMoment
     """The rules anchored on a recorded date (``certified``: the closing reminder and
     automatic completion), due from ``on``."""
     moments = []
-    for rule in TIMED_RULES:
+    for rule in timed_rules(cohort.rules):
         if rule.anchor != anchor:
             continue
-        due_day = shift_weekend(on + timedelta(days=rule.offset_days), rule.direction)
+        due_day = working_day(
+            on + timedelta(days=rule.offset_days), rule.direction, cohort.closures
+        )
         expires_at = None
         if rule.expires_after_days is not None:
             expires_at = local_moment(
-                shift_weekend(on + timedelta(days=rule.expires_after_days), AFTER),
+                working_day(on + timedelta(days=rule.expires_after_days), AFTER, cohort.closures),
                 cohort.send_hour,
             )
         moments.append(DueMoment(rule.name, 0, local_moment(due_day, cohort.send_hour), expires_at))

@@ -20,7 +20,18 @@ def errors(result: Result) -> list[str]:
 
 
 def add_cohort(lps: Cli, code: str = "H1", days: str = DAYS_ARG, *extra: str) -> None:
-    ok(lps, "cohort", "create", code, "--name", f"Hold {code}", "--days", days, *extra)
+    ok(
+        lps,
+        "cohort",
+        "create",
+        code,
+        "--name",
+        f"Hold {code}",
+        "--days",
+        days,
+        "--allow-holiday",
+        *extra,
+    )
 
 
 def add(lps: Cli, email: str = "soren@example.dk", cohort: str = "H1", *extra: str) -> int:

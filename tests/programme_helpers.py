@@ -3,8 +3,10 @@ facts. No database."""
 
 from __future__ import annotations
 
+import re
 from datetime import date, datetime, timedelta
 
+from states.definition import BUILTIN_TOML
 from states.facts import DayRecord, Facts, Host
 from states.programme import (
     LOCAL_TZ,
@@ -67,3 +69,14 @@ ALL_MET = Facts(
     career_visit=date(2027, 4, 1),
     speech=D5,
 )
+
+
+def four_days_no_visit() -> str:
+    """The built-in file cut down to four days and no career visit (a municipality's variant)."""
+    text = BUILTIN_TOML.replace('version = "leder-paa-spring/1"', 'version = "kort/1"')
+    text = re.sub(r"\[\[day\]\]  # D5\ntheme = .*\n\n", "", text)
+    text = re.sub(r"(\[step\.career_visit\].*\n)enabled = true", r"\1enabled = false", text)
+    text = text.replace('at = "D5-7"\nexpires = "D5"', 'at = "D4-7"\nexpires = "D4"')
+    text = text.replace('due = "D5"', 'due = "D4"')
+    text = text.replace("alle fem dage", "alle fire dage").replace("all five days", "all four days")
+    return re.sub(r"\[state\.day_5\]\nlabel = .*\n\n", "", text)

@@ -20,6 +20,7 @@ def test_cohort_create_list_show(lps: Cli) -> None:
         "Leder på spring, forår 2027",
         "--days",
         "1.3.2027, 2027-03-15,29-03-2027,2027-04-12,2027-04-26",
+        "--allow-holiday",
         "--venue",
         "Odense Rådhus",
         "--admin-email",
@@ -33,6 +34,7 @@ def test_cohort_create_list_show(lps: Cli) -> None:
     created = json.loads(result.stdout)
     assert created == {
         "code": "H1",
+        "programme": "leder-paa-spring/1",
         "name": "Leder på spring, forår 2027",
         "days": DAYS_ARG.split(","),
         "venue": "Odense Rådhus",
@@ -87,7 +89,10 @@ def test_cohort_refusals(lps: Cli) -> None:
     result = fails(
         lps, "cohort", "create", "H2", "--name", "x", "--days", "2027-03-01,2027-03-15", code=2
     )
-    assert "give five dates separated by commas; got 2" in result.stderr
+    assert (
+        "give 3 to 8 teaching days (five in the built-in programme), separated by commas; got 2"
+        in result.stderr
+    )
     result = fails(
         lps,
         "cohort",

@@ -29,7 +29,7 @@ def test_init_twice_is_fine(lps: Cli) -> None:
 NEEDS_DATABASE = [
     ("cohort", "list"),
     ("cohort", "show", "H1"),
-    ("cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG),
+    ("cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"),
     ("cohort", "reschedule", "H1", "--day", "1", "2027-03-02"),
     (
         "participant",

@@ -165,7 +165,7 @@ def test_date_lists_give_five_dates_in_range_or_one_clean_usage_error(text: str)
 @pytest.mark.parametrize("bad", ["9999-03-01", "1999-12-31", "2200-01-01", "1.3.9999"])
 def test_teaching_days_outside_the_supported_years_are_bad_usage(lite: Cli, bad: str) -> None:
     days = ",".join([bad, *DAYS_ARG.split(",")[1:]])
-    result = lite("cohort", "create", "H1", "--name", "Hold", "--days", days)
+    result = lite("cohort", "create", "H1", "--name", "Hold", "--days", days, "--allow-holiday")
     assert usage_error(result) == (
         f"Error: Invalid value for '--days': '{bad}' is outside the supported years 2000–2199"
     )
@@ -195,7 +195,12 @@ def test_a_cohort_in_year_9999_is_refused_by_the_engine(wf: Workflow) -> None:
 
 
 def test_a_step_dated_out_of_range_is_bad_usage(lite: Cli) -> None:
-    assert lite("cohort", "create", "H1", "--name", "Hold", "--days", DAYS_ARG).exit_code == 0
+    assert (
+        lite(
+            "cohort", "create", "H1", "--name", "Hold", "--days", DAYS_ARG, "--allow-holiday"
+        ).exit_code
+        == 0
+    )
     result = lite("advance", "1", "complete-jti", "--on", "0001-01-01")
     assert usage_error(result) == (
         "Error: Invalid value for '--on': '0001-01-01' is outside the supported years 2000–2199"
@@ -242,7 +247,12 @@ def test_a_cohort_step_dated_before_an_enrolment_refuses_that_participant(
 
 
 def test_the_cli_refuses_a_step_dated_before_the_enrolment(lite: Cli) -> None:
-    assert lite("cohort", "create", "H1", "--name", "Hold", "--days", DAYS_ARG).exit_code == 0
+    assert (
+        lite(
+            "cohort", "create", "H1", "--name", "Hold", "--days", DAYS_ARG, "--allow-holiday"
+        ).exit_code
+        == 0
+    )
     added = lite(
         "participant",
         "add",
@@ -304,7 +314,12 @@ def test_a_clock_set_back_is_refused_naming_both_moments(wf: Workflow, clock: Fi
 
 
 def test_the_cli_refuses_a_clock_set_back(lite: Cli) -> None:
-    assert lite("cohort", "create", "H1", "--name", "Hold", "--days", DAYS_ARG).exit_code == 0
+    assert (
+        lite(
+            "cohort", "create", "H1", "--name", "Hold", "--days", DAYS_ARG, "--allow-holiday"
+        ).exit_code
+        == 0
+    )
     later = at(lite, "2027-01-06T10:00")
     added = later(
         "participant",

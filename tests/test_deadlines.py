@@ -28,6 +28,7 @@ from states.rules import (
     shift_weekend,
     still_applies,
 )
+from states.workdays import is_working_day
 
 # Mondays, two weeks apart; the clocks go forward on Sunday 2027-03-28, between day 2 and 3.
 D1, D2, D3, D4, D5 = (
@@ -69,15 +70,17 @@ EXPECTED_DUE = {
     # DN-1 is a Sunday: the Friday before
     ("day_reminder", 1): utc(2027, 2, 26, 8),
     ("day_reminder", 2): utc(2027, 3, 12, 8),
-    ("day_reminder", 3): utc(2027, 3, 26, 8),
+    # D3-1 is Easter Sunday; Saturday, Langfredag and Skærtorsdag are days off too:
+    # Wednesday 24 March
+    ("day_reminder", 3): utc(2027, 3, 24, 8),
     ("day_reminder", 4): utc(2027, 4, 9, 7),
     ("day_reminder", 5): utc(2027, 4, 23, 7),
     # D2-3, Friday 12 March
     ("jti_escalation", 0): utc(2027, 3, 12, 8),
-    # D3-3, Friday 26 March (still winter time)
-    ("homework_reminder", 0): utc(2027, 3, 26, 8),
-    # D3, Monday 29 March: the day after the clocks go forward
-    ("host_missing", 0): utc(2027, 3, 29, 7),
+    # D3-3 is Langfredag 26 March: Wednesday 24 March (still winter time)
+    ("homework_reminder", 0): utc(2027, 3, 24, 8),
+    # D3 is Anden påskedag 29 March, which looks ahead too: Wednesday 24 March
+    ("host_missing", 0): utc(2027, 3, 24, 8),
     # D4-7, Monday 5 April
     ("career_visit_reminder", 0): utc(2027, 4, 5, 7),
     # D4-1 is Sunday 11 April: Friday 9 April
@@ -99,7 +102,7 @@ def test_each_rule_is_due_at_nine_local_time(key: tuple[str, int], expected: dat
     assert due == expected
     assert due.tzinfo is not None and due.utcoffset() == timedelta(0)
     assert due.astimezone(LOCAL_TZ).hour == 9
-    assert due.astimezone(LOCAL_TZ).weekday() < 5, "never sent on a weekend"
+    assert is_working_day(due.astimezone(LOCAL_TZ).date()), "never sent on a day off"
 
 
 def test_obsolete_moments_of_reminders_for_a_day() -> None:
@@ -125,25 +128,26 @@ def test_obsolete_moments_of_reminders_for_a_day() -> None:
 
 
 def test_spring_forward_rule_due_the_monday_after_is_sent_at_nine_summer_time() -> None:
-    # D1-7 is Monday 2027-03-29, the day after the last Sunday of March.
+    # D1-7 is Monday 2028-03-27, the day after the last Sunday of March (in 2027 that Monday
+    # is Anden påskedag).
     plan = CohortPlan(
-        "S27",
+        "S28",
         (
-            date(2027, 4, 5),
-            date(2027, 4, 19),
-            date(2027, 5, 3),
-            date(2027, 5, 17),
-            date(2027, 5, 31),
+            date(2028, 4, 3),
+            date(2028, 4, 24),
+            date(2028, 5, 8),
+            date(2028, 5, 22),
+            date(2028, 6, 12),
         ),
     )
     moments = by_key(cohort_deadlines(plan))
-    assert moments["jti_reminder", 0].due_at == utc(2027, 3, 29, 7)
-    assert moments["manager_conversation_escalation", 0].due_at == utc(2027, 3, 29, 7)
+    assert moments["jti_reminder", 0].due_at == utc(2028, 3, 27, 7)
+    assert moments["manager_conversation_escalation", 0].due_at == utc(2028, 3, 27, 7)
     # A week earlier it is still winter time: the same 09:00 is an hour later in UTC.
-    assert moments["jti_invitation", 0].due_at == utc(2027, 3, 22, 8)
-    assert moments["manager_conversation_reminder", 0].due_at == utc(2027, 3, 15, 8)
-    # The day reminder for day 1 (Sunday 4 April) moves to Friday 2 April, summer time.
-    assert moments["day_reminder", 1].due_at == utc(2027, 4, 2, 7)
+    assert moments["jti_invitation", 0].due_at == utc(2028, 3, 20, 8)
+    assert moments["manager_conversation_reminder", 0].due_at == utc(2028, 3, 13, 8)
+    # The day reminder for day 1 (Sunday 2 April) moves to Friday 31 March, summer time.
+    assert moments["day_reminder", 1].due_at == utc(2028, 3, 31, 7)
     for moment in moments.values():
         assert moment.due_at.astimezone(LOCAL_TZ).hour == 9, moment.rule
 
@@ -265,8 +269,12 @@ def test_send_hour_setting_moves_every_moment(hour: int) -> None:
 
 
 def test_send_hour_seven_on_the_day_after_spring_forward() -> None:
-    plan = CohortPlan("H7", PLAN.days, send_hour=7)
-    assert by_key(cohort_deadlines(plan))["host_missing", 0].due_at == utc(2027, 3, 29, 5)
+    plan = CohortPlan("H7", (D1, D2, date(2027, 3, 30), D4, D5), send_hour=7)
+    # D3-1 is Anden påskedag, the Monday after the change: the working day before is
+    # Wednesday 24 March, winter time; D3 itself (Tuesday 30 March) is summer time.
+    moments = by_key(cohort_deadlines(plan))
+    assert moments["day_reminder", 3].due_at == utc(2027, 3, 24, 6)
+    assert moments["host_missing", 0].due_at == utc(2027, 3, 30, 5)
 
 
 # -- the host letter ---------------------------------------------------------------------------

@@ -82,6 +82,7 @@ def test_the_demo_names_every_person_by_name(tmp_path: Path) -> None:
         "2026-08-24: scheduler: jti_invitation for Łukasz Şükrü",
         "2026-08-24: scheduler: jti_invitation for Anne Højgaard",
         "2026-08-24: scheduler: jti_invitation for Fatima Østergaard",
-        "2027-01-01: scheduler: auto_complete for Mai Nguyễn",
-        "2027-01-01: scheduler: auto_complete for Anne Højgaard",
+        # Certified + 60 days is Nytårsdag, a Friday: the working day after is Monday.
+        "2027-01-04: scheduler: auto_complete for Mai Nguyễn",
+        "2027-01-04: scheduler: auto_complete for Anne Højgaard",
     ]

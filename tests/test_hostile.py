@@ -227,8 +227,8 @@ def hostile(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Hostile]:
     box = Hostile(home / "lps.db", home / "mail")
     setup = [
         ["init"],
-        ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--admin-email",
-         "kursus@odense.dk", "--venue", "Odense Rådhus"],
+        ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--allow-holiday",
+         "--admin-email", "kursus@odense.dk", "--venue", "Odense Rådhus"],
         ["participant", "add", "H1", "--name", "Søren Ærø", "--email", "soren@odense.dk",
          "--municipality", "Odense", "--manager-name", "Mette Kjær", "--manager-email",
          "mette@odense.dk"],
@@ -310,7 +310,7 @@ def enrol_args(name: str, number: int) -> list[str]:
 def created(lps: Cli) -> Cli:
     result = lps(
         "cohort", "create", "H1", "--name", "Leder på spring – Ærø", "--days", DAYS,
-        "--venue", "Odense Rådhus", "--admin-email", "kursus@odense.dk",
+        "--allow-holiday", "--venue", "Odense Rådhus", "--admin-email", "kursus@odense.dk",
     )  # fmt: skip
     assert result.exit_code == 0, result.output
     return lps

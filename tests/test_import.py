@@ -411,7 +411,7 @@ def test_the_rows_written_through_the_driver_are_those_sqlalchemy_writes(
 @pytest.fixture
 def cohort_cli(lps: Cli) -> Cli:
     days = ",".join(day.isoformat() for day in DAYS)
-    result = lps("cohort", "create", "H1", "--name", "Hold 1", "--days", days)
+    result = lps("cohort", "create", "H1", "--name", "Hold 1", "--days", days, "--allow-holiday")
     assert result.exit_code == 0, result.output
     return lps
 

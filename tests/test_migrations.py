@@ -25,7 +25,7 @@ def test_an_older_schema_is_refused_until_lps_init_upgrades_it(db_url: str) -> N
 
     refused = lps("cohort", "list")
     assert refused.exit_code == 1
-    assert "has schema revision 0001, this lps needs 0007; run `lps init`" in refused.stderr
+    assert "has schema revision 0001, this lps needs 0008; run `lps init`" in refused.stderr
 
     upgraded = lps("init")
     assert upgraded.exit_code == 0, upgraded.output
@@ -51,3 +51,35 @@ def test_commands_do_not_load_a_dialect_they_do_not_use(tmp_path: Path) -> None:
         [sys.executable, "-c", probe], capture_output=True, text=True, check=True, cwd=tmp_path
     )
     assert done.stdout.strip() == "[]"
+
+
+def test_a_database_with_cohorts_and_participants_upgrades_and_keeps_working(
+    db_url: str,
+) -> None:
+    """0006 rebuilds the cohorts table on SQLite: the participants that refer to it stay."""
+    database = Database(db_url)
+    config = alembic_config()
+    with database.engine.begin() as conn:
+        config.attributes["connection"] = conn
+        command.upgrade(config, "0005")
+        conn.exec_driver_sql(
+            "INSERT INTO cohorts (code, name, day_1, day_2, day_3, day_4, day_5, max_absences,"
+            " send_hour, articles, schedule_sequence, created_at) VALUES ('H1', 'Hold 1',"
+            " '2027-03-01', '2027-03-15', '2027-03-29', '2027-04-12', '2027-04-26', 0, 9, '[]',"
+            " 0, '2027-01-04 09:00:00')"
+        )
+        conn.exec_driver_sql(
+            "INSERT INTO participants (cohort_id, name, email, municipality, language,"
+            " manager_name, manager_email, state, version, definition_version, facts,"
+            " audit_seq, audit_head, created_at, updated_at) VALUES ((SELECT id FROM cohorts),"
+            " 'Søren', 'soren@example.dk', 'Odense', 'da', 'Mette', 'mette@example.dk',"
+            " 'enrolled', 1, 'leder-paa-spring/1', '{}', 0, '', '2027-01-04 09:00:00',"
+            " '2027-01-04 09:00:00')"
+        )
+    database.dispose()
+    lps = Cli(db_url)
+    assert lps("init").exit_code == 0
+    shown = lps("participant", "show", "soren@example.dk", "--json")
+    assert shown.exit_code == 0, shown.output
+    assert '"programme": "leder-paa-spring/1"' in shown.stdout
+    assert '"programme": "leder-paa-spring/1"' in lps("cohort", "show", "H1", "--json").stdout

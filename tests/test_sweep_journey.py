@@ -174,11 +174,11 @@ def expected_mail() -> Counter[tuple[date, str, str, str]]:
     send("2027-03-12", "jti_escalation", CECILIE, ADMIN)
     send("2027-03-16", "absence_notice", DORTHE, MANAGER[DORTHE], occurrence=2)
     send("2027-03-18", "withdrawal_notice", ERIK, MANAGER[ERIK], ADMIN)
-    # D3-1 and D3-3: Friday 26 Mar. Erik has withdrawn.
-    send("2027-03-26", "day_reminder", *STAYING, occurrence=3)
-    send("2027-03-26", "homework_reminder", *STAYING)
-    # D3, Mon 29 Mar (the day after the clocks go forward): Cecilie has no host.
-    send("2027-03-29", "host_missing", CECILIE)
+    # D3 is Anden påskedag; D3-1 is Easter Sunday and D3-3 Langfredag: all three look ahead
+    # past Skærtorsdag to Wednesday 24 Mar. Erik has withdrawn; Cecilie has no host.
+    send("2027-03-24", "day_reminder", *STAYING, occurrence=3)
+    send("2027-03-24", "homework_reminder", *STAYING)
+    send("2027-03-24", "host_missing", CECILIE)
     send("2027-03-31", "host_letter", HOST[CECILIE], CECILIE)
     # D4-7, Mon 5 Apr: Cecilie's and Fiona's visits not held.
     send("2027-04-05", "career_visit_reminder", CECILIE, FIONA)

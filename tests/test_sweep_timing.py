@@ -118,24 +118,25 @@ def reminders_in(mails: list[Mail]) -> list[Mail]:
 def test_rule_due_the_day_after_spring_forward_goes_at_nine_local(
     wf: Workflow, clock: FixedClock, sink: SmtpSink
 ) -> None:
-    # D1 = Monday 5 April: D1-7 (jti_reminder, escalation) is Monday 29 March, the day after
-    # the clocks went forward; 09:00 there is 07:00 UTC.
-    days = (d("2027-04-05"), d("2027-04-19"), d("2027-05-03"), d("2027-05-17"), d("2027-05-31"))
-    make_cohort(wf, "S27", days=days)
-    enrol(wf, cohort="S27")
+    # D1 = Monday 3 April 2028: D1-7 (jti_reminder, escalation) is Monday 27 March, the day
+    # after the clocks went forward; 09:00 there is 07:00 UTC. (In 2027 that Monday is Anden
+    # påskedag, when nothing goes out.)
+    days = (d("2028-04-03"), d("2028-04-24"), d("2028-05-08"), d("2028-05-22"), d("2028-06-12"))
+    make_cohort(wf, "S28", days=days)
+    enrol(wf, cohort="S28")
     mornings = Mornings(wf, clock, sink)
-    mornings.sweep(at(d("2027-03-22"), 9, 0))  # D1-14: invitation
+    mornings.sweep(at(d("2028-03-20"), 9, 0))  # D1-14: invitation
     before = len(mornings.mails)
-    mornings.sweep(at(d("2027-03-29"), 8, 59))
+    mornings.sweep(at(d("2028-03-27"), 8, 59))
     assert reminders_in(mornings.new_since(before)) == []
-    mornings.sweep(at(d("2027-03-29"), 9, 0))
+    mornings.sweep(at(d("2028-03-27"), 9, 0))
     sent = reminders_in(mornings.new_since(before))
     assert sorted((m.to, m.rule) for m in sent) == [
         ("kursus@kommune.dk", "manager_conversation_escalation"),
         ("mette@example.dk", "manager_conversation_escalation"),
         ("soren@example.dk", "jti_reminder"),
     ]
-    assert {m.message["Date"].datetime for m in sent} == {datetime(2027, 3, 29, 7, 0, tzinfo=UTC)}
+    assert {m.message["Date"].datetime for m in sent} == {datetime(2028, 3, 27, 7, 0, tzinfo=UTC)}
 
 
 def test_rule_due_the_day_after_fall_back_goes_at_nine_local(

@@ -73,8 +73,8 @@ def walked(lps: Cli) -> Cli:
 
 def walk(lps: Cli) -> Cli:
     created = lps(
-        "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--admin-email",
-        "kursus@odense.dk",
+        "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--allow-holiday",
+        "--admin-email", "kursus@odense.dk",
     )  # fmt: skip
     assert created.exit_code == 0, created.output
     for name, email in (("Søren Ærø", "soren@odense.dk"), ("Åse Øster", "aase@odense.dk")):

@@ -137,7 +137,7 @@ def spoiled(field: str, char: str) -> str:
 def test_add_refuses_a_control_or_format_character_in_any_field(
     lps: Cli, field: str, char: str
 ) -> None:
-    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday")
     result = fails(lps, *add_args(**{field: spoiled(field, char)}))
     assert result.stderr == f"Error: {LABELS[field]} {UNWANTED[char]}\n"
     assert json.loads(ok(lps, "participant", "list", "--json").stdout) == []
@@ -204,12 +204,22 @@ def test_joiners_that_spell_a_name_are_kept(wf: Workflow) -> None:
 def test_cli_refuses_a_cohort_name_with_a_line_break_and_the_calendar_stays_whole(
     lps: Cli,
 ) -> None:
-    result = fails(lps, "cohort", "create", "H1", "--name", "Hold\nforår", "--days", DAYS_ARG)
+    result = fails(
+        lps,
+        "cohort",
+        "create",
+        "H1",
+        "--name",
+        "Hold\nforår",
+        "--days",
+        DAYS_ARG,
+        "--allow-holiday",
+    )
     assert result.stderr == (
         "Error: the cohort's name contains a line break (U+000A); write it on one line\n"
     )
     assert json.loads(ok(lps, "cohort", "list", "--json").stdout) == []
-    ok(lps, "cohort", "create", "H1", "--name", "Hold forår", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold forår", "--days", DAYS_ARG, "--allow-holiday")
     assert fails(lps, *add_args(name="Søren\nÆrø")).stderr == (
         "Error: the participant's name contains a line break (U+000A); write it on one line\n"
     )
@@ -241,13 +251,26 @@ def test_cli_refuses_a_cohort_name_with_a_line_break_and_the_calendar_stays_whol
 def test_cli_refuses_control_characters_in_every_cohort_field(
     lps: Cli, option: str, value: str, message: str
 ) -> None:
-    args = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, option, value]
+    args = [
+        "cohort",
+        "create",
+        "H1",
+        "--name",
+        "Hold 1",
+        "--days",
+        DAYS_ARG,
+        "--allow-holiday",
+        option,
+        value,
+    ]
     assert fails(lps, *args).stderr == f"Error: {message}\n"
     assert json.loads(ok(lps, "cohort", "list", "--json").stdout) == []
 
 
 def test_cli_refuses_a_control_character_in_the_cohort_code(lps: Cli) -> None:
-    result = fails(lps, "cohort", "create", "H\t1", "--name", "Hold 1", "--days", DAYS_ARG)
+    result = fails(
+        lps, "cohort", "create", "H\t1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"
+    )
     assert result.stderr == (
         "Error: the cohort code contains a control character (U+0009); remove it\n"
     )
@@ -289,7 +312,7 @@ def test_notes_goals_and_reasons_may_have_lines_but_no_control_characters(wf: Wo
 
 
 def test_cli_refuses_a_host_or_an_actor_with_a_control_character(lps: Cli) -> None:
-    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday")
     ok(lps, *add_args())
     host = ["host", "set", "1", "--role", "leader", "--municipality", "Odense"]
     result = fails(lps, *host, "--name", "Hanne\x08", "--email", "hanne@odense.dk")
@@ -348,7 +371,17 @@ NOT_LINKS = {
 @pytest.mark.parametrize("link", list(NOT_LINKS))
 def test_cli_refuses_a_cohort_jti_link_that_is_not_a_web_link(lps: Cli, link: str) -> None:
     result = fails(
-        lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--jti-link", link
+        lps,
+        "cohort",
+        "create",
+        "H1",
+        "--name",
+        "Hold 1",
+        "--days",
+        DAYS_ARG,
+        "--allow-holiday",
+        "--jti-link",
+        link,
     )
     assert result.stderr == f"Error: the cohort's JTI link is not a web link: {NOT_LINKS[link]}\n"
     assert json.loads(ok(lps, "cohort", "list", "--json").stdout) == []
@@ -358,7 +391,7 @@ def test_cli_refuses_a_cohort_jti_link_that_is_not_a_web_link(lps: Cli, link: st
 def test_cli_refuses_an_article_or_participant_link_that_is_not_a_web_link(
     lps: Cli, link: str
 ) -> None:
-    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"]
     articles = ["--article", "Ledelse|https://x.dk/a", "--article", f"Klik her|{link}"]
     result = fails(lps, *create, *articles)
     assert result.stderr == (
@@ -467,7 +500,7 @@ NOT_SENDABLE = {
 
 @pytest.mark.parametrize("address", list(NOT_SENDABLE))
 def test_add_refuses_an_address_mail_cannot_be_sent_to(lps: Cli, address: str) -> None:
-    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday")
     for field, label in (
         ("email", "the participant's email"),
         ("manager_email", "the manager's email"),
@@ -475,7 +508,17 @@ def test_add_refuses_an_address_mail_cannot_be_sent_to(lps: Cli, address: str) -
         result = fails(lps, *add_args(**{field: address}))
         assert result.stderr == f"Error: {label} {NOT_SENDABLE[address]}\n"
     result = fails(
-        lps, "cohort", "create", "H2", "--name", "H", "--days", DAYS_ARG, "--admin-email", address
+        lps,
+        "cohort",
+        "create",
+        "H2",
+        "--name",
+        "H",
+        "--days",
+        DAYS_ARG,
+        "--allow-holiday",
+        "--admin-email",
+        address,
     )
     assert result.stderr == f"Error: the admin email {NOT_SENDABLE[address]}\n"
     assert json.loads(ok(lps, "participant", "list", "--json").stdout) == []
@@ -496,7 +539,7 @@ def test_the_import_refuses_an_address_add_refuses(wf: Workflow, dry_run: bool) 
 def test_an_international_domain_is_kept_in_its_ascii_form_and_mail_arrives(
     lps: Cli, tmp_path: Path
 ) -> None:
-    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"]
     shown = json.loads(ok(lps, *create, "--admin-email", "Kursus@Søren.dk", "--json").stdout)
     assert shown["admin_email"] == "kursus@xn--sren-gra.dk"
     added = ok(lps, *add_args(email="Ida@SØREN.dk", manager_email="chef@ærø.dk"))
@@ -577,7 +620,7 @@ def test_a_host_address_is_kept_in_its_canonical_form(wf: Workflow) -> None:
 
 
 def test_cli_cohort_update_corrects_name_venue_and_admin_email_and_audits_it(lps: Cli) -> None:
-    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"]
     ok(lps, *create, "--venue", "Odense", "--admin-email", "kursus@odense.dk")
     ok(lps, *add_args())
     ok(lps, *add_args(email="ida@odense.dk"))
@@ -627,7 +670,7 @@ def test_cli_cohort_update_corrects_name_venue_and_admin_email_and_audits_it(lps
 
 
 def test_cli_cohort_update_refuses_what_create_refuses(lps: Cli) -> None:
-    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday")
     result = fails(lps, "cohort", "update", "H1", "--admin-email", "k@x")
     assert result.stderr == (
         "Error: the admin email is not a valid email address: 'k@x' has no dot after the @\n"
@@ -714,7 +757,7 @@ def test_every_limit_is_the_length_of_the_column_the_value_is_stored_in() -> Non
 def test_add_refuses_a_value_longer_than_its_column(
     lps: Cli, field: str, length: int, limit: int
 ) -> None:
-    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday")
     value = PERSON[field] + "x" * (length - len(PERSON[field]))
     result = fails(lps, *add_args(**{field: value}))
     assert result.stderr == (
@@ -741,11 +784,11 @@ def test_the_import_names_a_value_too_long_by_line_and_column(wf: Workflow, dry_
 
 
 def test_cli_refuses_an_actor_cohort_field_or_host_longer_than_its_column(lps: Cli) -> None:
-    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG]
+    create = ["cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"]
     assert fails(lps, *create, "--venue", "V" * 301).stderr == (
         "Error: the venue is 301 characters long; at most 300 fit\n"
     )
-    code = ["cohort", "create", "H" * 65, "--name", "Hold 1", "--days", DAYS_ARG]
+    code = ["cohort", "create", "H" * 65, "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday"]
     assert fails(lps, *code).stderr == (
         "Error: the cohort code is 65 characters long; at most 64 fit\n"
     )
@@ -842,7 +885,7 @@ def test_a_header_of_many_unknown_columns_is_reported_in_one_line(wf: Workflow) 
 
 
 def test_cli_says_many_repeated_columns_and_nameless_values_once(lps: Cli, tmp_path: Path) -> None:
-    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG)
+    ok(lps, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS_ARG, "--allow-holiday")
     path = tmp_path / "mange.csv"
     row = ";".join(PERSON[f] for f in COLUMNS)
     path.write_text(f"{HEADER};{';'.join(['mail'] * 5000)}\n{row}\n", encoding="utf-8")

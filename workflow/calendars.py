@@ -15,7 +15,7 @@ from urllib.parse import quote
 
 from icalendar import Calendar, Event, Timezone
 
-from states.programme import DAY_THEMES, LOCAL_TZ
+from states.programme import LOCAL_TZ
 from workflow.errors import InvalidInput
 from workflow.kernel import Runtime
 from workflow.queries import cohort_row, next_due, participant_and_cohort
@@ -96,7 +96,8 @@ def calendar_file(
 ) -> bytes:
     """The iCalendar bytes for a cohort (and optionally one participant) from loaded rows."""
     text = _TEXT[language]
-    events = [_teaching_day(cohort, number, language, stamp) for number in range(1, 6)]
+    numbers = range(1, len(cohort.days) + 1)
+    events = [_teaching_day(cohort, number, language, stamp) for number in numbers]
     if view is not None:
         events += _participant_events(view, cohort, text, stamp)
 
@@ -168,7 +169,7 @@ def _event(uid: str, summary: str, sequence: int, stamp: datetime) -> Event:
 
 def _teaching_day(cohort: CohortRow, number: int, language: str, stamp: datetime) -> Event:
     day = cohort.days[number - 1]
-    theme_da, theme_en = DAY_THEMES[number - 1]
+    theme_da, theme_en = cohort.rules.day_themes[number - 1]
     theme = theme_da if language == "da" else theme_en
     text = _TEXT[language]
     event = _event(

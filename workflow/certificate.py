@@ -154,6 +154,7 @@ def render_certificate(
     days: list[date],
     issued_on: date,
     code: str,
+    themes: tuple[tuple[str, str], ...] = DAY_THEMES,
 ) -> bytes:
     """The certificate as PDF bytes. The same input always gives the same bytes.
 
@@ -161,8 +162,8 @@ def render_certificate(
     issue a certificate with the letter left out."""
     from fpdf import FPDF
 
-    if len(days) != len(DAY_THEMES):
-        raise ValueError(f"a certificate lists {len(DAY_THEMES)} teaching days, got {len(days)}")
+    if len(days) != len(themes):
+        raise ValueError(f"a certificate lists {len(themes)} teaching days, got {len(days)}")
     # Names typed on some systems arrive decomposed; the font draws precomposed letters only.
     name, municipality, cohort_name, cohort_code = (
         unicodedata.normalize("NFC", text.strip())
@@ -220,7 +221,7 @@ def render_certificate(
     # As wide as the longest date and a gap ("mandag den 14. september 2026" is 62 mm),
     # so that no date runs into its theme.
     date_width = max(62.0, max(pdf.get_string_width(text) for text in dates) + 6)
-    for number, (shown, (theme, _)) in enumerate(zip(dates, DAY_THEMES, strict=True), start=1):
+    for number, (shown, (theme, _)) in enumerate(zip(dates, themes, strict=True), start=1):
         pdf.set_font("DejaVu", "B", 10.5)
         pdf.set_text_color(*_INK)
         pdf.cell(16, 9, f"Dag {number}")
@@ -302,6 +303,7 @@ def certificate_pdf(runtime: Runtime, ref: str | int) -> tuple[str, bytes]:
         list(cohort.days),
         issued_on,
         certificate_code(row.id, issued_on, secret=runtime.settings.certificate_secret),
+        cohort.rules.day_themes,
     )
     return file_name(row.id), pdf
 
@@ -355,6 +357,7 @@ def certificate_maker(
             list(step.cohort.days),
             issued,
             certificate_code(step.row.id, issued, secret=settings.certificate_secret),
+            step.cohort.rules.day_themes,
         )
     except Unprintable as refused:
         raise AttachmentUnavailable(

@@ -14,6 +14,7 @@ from datetime import date, datetime, time, timedelta
 from typing import TYPE_CHECKING
 
 from states.programme import LOCAL_TZ
+from states.workdays import AFTER, working_day
 from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
@@ -95,7 +96,8 @@ def run_demo(
     upgrade(database)
     today = end.astimezone(LOCAL_TZ).date()
     day_1 = _monday_on_or_after(today - timedelta(days=125))
-    days = [day_1 + timedelta(days=14 * n) for n in range(5)]
+    # Teaching days fall on working days: a Monday that is a holiday gives way to Tuesday.
+    days = [working_day(day_1 + timedelta(days=14 * n), AFTER) for n in range(5)]
     start = day_1 - timedelta(days=30)
     clock = FixedClock(_at(start, 10))
     wf = Workflow(database, clock=clock, actor=actor, settings=settings)
@@ -129,7 +131,7 @@ def run_demo(
     wf.create_cohort(
         later_code,
         name="Leder på spring (demo, næste hold)",
-        days=[later_day_1 + timedelta(days=14 * n) for n in range(5)],
+        days=[working_day(later_day_1 + timedelta(days=14 * n), AFTER) for n in range(5)],
         venue="Kommunernes Hus, Weidekampsgade 10, København S",
         admin_email=f"kursus@{domain}",
     )

@@ -35,7 +35,7 @@ from states.programme import (
     waiver_refusal,
 )
 from states.rules import cohort_deadlines, host_letter_deadline
-from workflow import validation
+from workflow import programmes, validation
 from workflow.clock import Clock
 from workflow.db import Database
 from workflow.errors import BulkRefused, GuardFailed, InvalidInput, NotFound
@@ -98,6 +98,7 @@ if TYPE_CHECKING:
     from workflow.checkpoints import Checkpoint
     from workflow.groups import Grouping
     from workflow.importer import ImportReport
+    from workflow.moves import MigrationPlan, Moved
     from workflow.operations import Health, Status, Supervisor, Thresholds
     from workflow.privacy import Erasure, PurgeCandidate, PurgeReport
     from workflow.report import Report
@@ -169,6 +170,18 @@ class Workflow:
             settings=self.settings,
             channel=via,
         )
+        self._load_programmes()
+
+    def _load_programmes(self) -> None:
+        # The versions this database has installed become known to the process, so that a
+        # cohort's row names a programme the engine can run.
+        from sqlalchemy.exc import DBAPIError
+
+        try:
+            with self.db.reading() as conn:
+                programmes.load_installed(conn)
+        except DBAPIError:
+            pass  # a database without the schema yet: `lps init` creates it
 
     @classmethod
     def open(
@@ -198,6 +211,74 @@ class Workflow:
         with self.db.reading() as conn:
             return cohort_row(conn, code).plan
 
+    # -- programme versions -------------------------------------------------------------------
+
+    def check_programme(self, path: Path) -> programmes.ProgrammeView:
+        """Check a definition file and its templates through; nothing is written.
+        :class:`~states.definition.DefinitionError` names every problem."""
+        found = programmes.check_file(path)
+        definition = found.definition
+        return programmes.ProgrammeView(
+            definition.version, False, 0, 0, definition.day_count, False, None
+        )
+
+    def install_programme(self, path: Path) -> programmes.Installed:
+        """Install a definition file (and its templates) as a new, unchangeable version."""
+        with self.db.transaction() as conn:
+            return programmes.install(conn, path, self.now(), self.actor)
+
+    def programmes(self) -> list[programmes.ProgrammeView]:
+        """Every programme version, which one new cohorts get, and how many are on each."""
+        with self.db.reading() as conn:
+            return programmes.listing(conn)
+
+    def programme_text(self, version: str | None = None, fmt: str = "toml") -> str:
+        """A version (default: the one for new cohorts) as a definition file, JSON or a
+        Mermaid diagram."""
+        with self.db.reading() as conn:
+            found = programmes.resolve(conn, version)
+        return programmes.programme_text(found, fmt)
+
+    def diagram(
+        self, version: str | None = None, fmt: str = "mermaid", *, exits: bool = False
+    ) -> str:
+        """A programme version's state machine as Mermaid, DOT or SVG."""
+        from states import diagram as drawing
+
+        with self.db.reading() as conn:
+            found = programmes.resolve(conn, version)
+        drawers = {"mermaid": drawing.mermaid, "dot": drawing.dot, "svg": drawing.svg}
+        return str(drawers[fmt](exits, found))
+
+    def diff_programmes(self, a: str, b: str) -> list[str]:
+        """What differs between two versions, one line each."""
+        with self.db.reading() as conn:
+            return programmes.diff(programmes.resolve(conn, a), programmes.resolve(conn, b))
+
+    def set_default_programme(self, version: str) -> str:
+        """Make ``version`` the programme of cohorts created from now on."""
+        with self.db.transaction() as conn:
+            return programmes.set_default(conn, version)
+
+    def plan_migration(
+        self, cohort: str, to_version: str, mapping: Sequence[str] = ()
+    ) -> MigrationPlan:
+        """Dry run of moving cohort ``cohort`` to ``to_version`` (``mapping``: ``OLD=NEW``
+        states): every participant moves, is blocked (with reasons) or has finished. The plan
+        is kept for :meth:`apply_migration`; no participant is touched."""
+        from workflow import moves
+
+        return moves.dry_run(
+            self.db, cohort, to_version, moves.parse_map(list(mapping)), self.now(), self.actor
+        )
+
+    def apply_migration(self, plan: str) -> Moved:
+        """Carry out the dry run ``plan`` exactly; refused, naming who, if anyone changed since
+        or is blocked."""
+        from workflow import moves
+
+        return moves.apply_plan(self.db, plan, self.now(), self.actor)
+
     # -- cohorts ------------------------------------------------------------------------------
 
     def create_cohort(
@@ -208,16 +289,23 @@ class Workflow:
         days: list[date],
         venue: str | None = None,
         admin_email: str | None = None,
-        max_absences: int = 0,
-        send_hour: int = 9,
+        max_absences: int | None = None,
+        send_hour: int | None = None,
         jti_link: str | None = None,
         articles: list[dict[str, str]] | None = None,
         self_service: str = "off",
         link_days: int = 28,
+        programme: str | None = None,
+        closure_days: list[date] | None = None,
+        allow_holiday: bool = False,
     ) -> CohortView:
-        """Create a cohort with its five teaching days. ``self_service`` says what the
-        personal links in its mail may do: ``off``, ``record`` or ``approve``; they work
-        until ``link_days`` after the due day of what they ask for."""
+        """Create a cohort with its teaching days, on programme version ``programme`` (by
+        default the one `lps programme default` names). A teaching day on a Danish public
+        holiday or a closure day is refused unless ``allow_holiday``; ``closure_days`` are
+        the cohort's own days off beside the programme's. ``max_absences`` and ``send_hour``
+        default to the programme's. ``self_service`` says what the personal links in its
+        mail may do: ``off``, ``record`` or ``approve``; they work until ``link_days`` after
+        the due day of what they ask for."""
         values = validation.clean_all(
             validation.COHORT,
             {
@@ -230,7 +318,18 @@ class Workflow:
         )
         code = values["code"]
         cleaned_articles = validation.articles(articles or [])
-        check_days(days)
+        with self.db.reading() as conn:
+            chosen = programmes.resolve(conn, programme)
+        check_days(days, chosen.definition.day_count)
+        if max_absences is None:
+            max_absences = chosen.definition.max_absences
+        if send_hour is None:
+            send_hour = chosen.definition.send_hour
+        closed = frozenset(closure_days or ())
+        if not allow_holiday:
+            holidays = validation.holiday_refusals(days, chosen.definition.closures | closed)
+            if holidays:
+                raise GuardFailed("create_cohort", holidays)
         if max_absences < 0 or max_absences > 4:
             raise InvalidInput("the absences allowed must be between 0 and 4")
         if not 0 <= send_hour <= 23:
@@ -244,11 +343,9 @@ class Workflow:
                 COHORTS.insert().values(
                     code=code,
                     name=values["name"],
-                    day_1=days[0],
-                    day_2=days[1],
-                    day_3=days[2],
-                    day_4=days[3],
-                    day_5=days[4],
+                    **{f"day_{number}": day for number, day in enumerate(days, start=1)},
+                    programme=chosen.version,
+                    closed_days=sorted(day.isoformat() for day in closed),
                     venue=values["venue"],
                     admin_email=values["admin_email"],
                     max_absences=max_absences,
@@ -378,16 +475,24 @@ class Workflow:
         if not 1 <= link_days <= 365:
             raise InvalidInput("the link days must be between 1 and 365")
 
-    def reschedule(self, code: str, day: int, new_date: date) -> CohortView:
-        """Move one teaching day; every pending deadline of the cohort follows."""
-        if day not in range(1, 6):
-            raise InvalidInput("--day must be a number from 1 to 5")
+    def reschedule(
+        self, code: str, day: int, new_date: date, *, allow_holiday: bool = False
+    ) -> CohortView:
+        """Move one teaching day; every pending deadline of the cohort follows. A public
+        holiday or closure day is refused unless ``allow_holiday``."""
         now = self.now()
         with self.db.transaction() as conn:
             cohort = cohort_row(conn, code)
+            count = len(cohort.days)
+            if day not in range(1, count + 1):
+                raise InvalidInput(f"--day must be a number from 1 to {count}")
             days = list(cohort.days)
             days[day - 1] = new_date
-            check_days(days)
+            check_days(days, count)
+            if not allow_holiday:
+                holidays = validation.holiday_refusals([new_date], cohort.plan.closures)
+                if holidays:
+                    raise GuardFailed("reschedule", holidays)
             conn.execute(
                 update(COHORTS)
                 .where(COHORTS.c.id == cohort.id)
@@ -396,7 +501,14 @@ class Workflow:
                     schedule_sequence=cohort.schedule_sequence + 1,
                 )
             )
-            plan = CohortPlan(cohort.code, tuple(days), cohort.max_absences, cohort.send_hour)
+            plan = CohortPlan(
+                cohort.code,
+                tuple(days),
+                cohort.max_absences,
+                cohort.send_hour,
+                cohort.plan.programme,
+                cohort.closed,
+            )
             members = select(PARTICIPANTS.c.id).where(PARTICIPANTS.c.cohort_id == cohort.id)
             for moment in cohort_deadlines(plan):
                 conn.execute(
@@ -716,7 +828,7 @@ class Workflow:
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
         situation = Situation(row.state, row.facts, cohort.plan, row.municipality, self.now())
         views = []
-        for trigger in TRIGGERS:
+        for trigger in cohort.rules.triggers:
             reasons = refusals(trigger, situation, StepArgs(), probe=True)
             views.append(
                 TriggerView(

@@ -611,6 +611,7 @@ def _insert_all(
             manager_name=row.manager_name,
             manager_email=row.manager_email,
             jti_link=row.jti_link,
+            programme=cohort.programme,
         )
         for row in rows
     ]

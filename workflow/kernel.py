@@ -274,6 +274,7 @@ def insert_participant(
         manager_email=manager_email.strip().lower(),
         jti_link=jti_link,
         deferred_from=deferred_from,
+        programme=cohort.programme,
     )
     try:
         inserted = conn.execute(PARTICIPANTS.insert().values(**values)).inserted_primary_key

@@ -1,4 +1,5 @@
-"""The one shared ``transitions`` Machine that evaluates every participant's steps.
+"""One shared ``transitions`` Machine per programme version, evaluating every step of the
+participants on it.
 
 A participant's row is loaded into a light :class:`StepModel`, attached to the machine for the
 duration of one step, and detached again: the database row stays the truth.
@@ -15,9 +16,9 @@ from transitions import EventData, Machine
 
 from states.facts import Facts
 from states.programme import (
+    BUILTIN,
     INITIAL_STATE,
-    STATE_NAMES,
-    TRANSITIONS,
+    Programme,
     Situation,
     StepArgs,
     Transition,
@@ -29,6 +30,7 @@ __all__ = [
     "PROGRAMME_MACHINE",
     "StepModel",
     "attached",
+    "machine_for",
 ]
 
 
@@ -41,7 +43,8 @@ class StepModel:
 
     state: str
 
-    def __init__(self) -> None:
+    def __init__(self, machine: Machine | None = None) -> None:
+        self.machine = machine or PROGRAMME_MACHINE
         self.situation: Situation | None = None
         self.args = StepArgs()
         self.facts = Facts()
@@ -52,7 +55,11 @@ class StepModel:
         self.situation = situation
         self.args = args
         self.facts = situation.facts
-        PROGRAMME_MACHINE.set_state(situation.state, model=self)
+        # A batch may cross into a cohort on another version: its machine takes over. The
+        # model is fired through the machine's events rather than the trigger methods the
+        # first machine bound to it.
+        self.machine = machine_for(situation.cohort.rules)
+        self.machine.set_state(situation.state, model=self)
 
     def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts] | None:
         """Fire ``trigger`` for the participant in ``situation``; return (state, facts), or
@@ -61,28 +68,27 @@ class StepModel:
         self.load(situation, args)
         self.refused = []
         self.transition = None
-        if trigger not in PROGRAMME_MACHINE.events or not PROGRAMME_MACHINE.events[
-            trigger
-        ].transitions.get(situation.state):
+        events = self.machine.events
+        if trigger not in events or not events[trigger].transitions.get(situation.state):
             # Not a transition of this state: the rules name the way there.
             self.refused = refusals(trigger, situation, args)
             return None
-        fired: Any = self.trigger(trigger)  # type: ignore[attr-defined]
+        fired: Any = events[trigger].trigger(self)
         if not fired:
             return None
         return self.state, self.facts
 
 
-def _build_machine() -> Machine:
+def _build_machine(programme: Programme) -> Machine:
     machine = Machine(
         model=None,
-        states=list(STATE_NAMES),
+        states=list(programme.state_names),
         initial=INITIAL_STATE,
         auto_transitions=False,
         send_event=True,
         ignore_invalid_triggers=False,
     )
-    for transition in TRANSITIONS:
+    for transition in programme.transitions:
         machine.add_transition(
             transition.trigger,
             list(transition.sources),
@@ -117,16 +123,31 @@ def _record_facts(transition: Transition) -> Callable[[EventData], None]:
     return record
 
 
-PROGRAMME_MACHINE = _build_machine()
+_MACHINES: dict[int, tuple[Programme, Machine]] = {}
+
+
+def machine_for(programme: Programme) -> Machine:
+    """The one machine of ``programme``, built the first time it is asked for."""
+    found = _MACHINES.get(id(programme))
+    if found is None or found[0] is not programme:
+        found = (programme, _build_machine(programme))
+        _MACHINES[id(programme)] = found
+    return found[1]
+
+
+PROGRAMME_MACHINE = machine_for(BUILTIN)
 
 
 @contextlib.contextmanager
-def attached() -> Iterator[StepModel]:
-    """A model attached to the shared machine for one step, or for one batch of steps in which
-    it carries one participant after another (attaching costs far more than firing)."""
-    model = StepModel()
-    PROGRAMME_MACHINE.add_model(model, initial=INITIAL_STATE)
+def attached(programme: Programme | None = None) -> Iterator[StepModel]:
+    """A model attached to a programme's shared machine for one step, or for one batch of
+    steps in which it carries one participant after another (attaching costs far more than
+    firing). A participant of a cohort on another version moves the model to that version's
+    machine."""
+    machine = machine_for(programme or BUILTIN)
+    model = StepModel(machine)
+    machine.add_model(model, initial=INITIAL_STATE)
     try:
         yield model
     finally:
-        PROGRAMME_MACHINE.remove_model(model)
+        machine.remove_model(model)

@@ -11,8 +11,8 @@ from datetime import date, datetime, timedelta
 from functools import lru_cache
 from typing import Any
 
-from states.programme import DAY_THEMES, obligation_due
-from states.rules import MESSAGE_CONTEXT, local_moment
+from states.programme import obligation_due
+from states.rules import MESSAGE_CONTEXT, local_moment, timed_rule_by_name
 from workflow import links
 from workflow.records import CohortRow, ParticipantRow, Step
 from workflow.settings import Settings
@@ -74,13 +74,13 @@ def _cohort_context(cohort: CohortRow) -> dict[str, Any]:
         "jti_link": cohort.jti_link,
         "articles": list(cohort.articles),
         "max_absences": cohort.max_absences,
-        "days": [day_context(cohort, number) for number in range(1, 6)],
+        "days": [day_context(cohort, number) for number in range(1, len(cohort.days) + 1)],
     }
 
 
 def day_context(cohort: CohortRow, number: int) -> dict[str, Any]:
     day = cohort.days[number - 1]
-    theme_da, theme_en = DAY_THEMES[number - 1]
+    theme_da, theme_en = cohort.rules.day_themes[number - 1]
     return {
         "number": number,
         "date": day,
@@ -127,7 +127,13 @@ def rule_extras(rule: str, step: Step, occurrence: int, settings: Settings) -> d
         build = _PART_BUILDERS.get(part.source)
         if build is None:
             continue
-        value = build(step, part.argument, occurrence, settings)
+        argument = part.argument
+        if part.source == "day" and isinstance(argument, int):
+            # The teaching day a reminder speaks of is the one its moment names in the
+            # cohort's programme (a variant may give the homework to another day).
+            timed = timed_rule_by_name(step.cohort.rules).get(rule)
+            argument = timed.day if timed is not None else argument
+        value = build(step, argument, occurrence, settings)
         if value is not _ABSENT:
             extras[part.key] = value
     return extras
@@ -146,7 +152,9 @@ def _due_dates(step: Step, obligation: Any, occurrence: int, settings: Settings)
 
 
 def _day(step: Step, number: Any, occurrence: int, settings: Settings) -> dict[str, Any]:
-    return day_context(step.cohort, occurrence if number == "occurrence" else int(number))
+    if number == "occurrence":
+        return day_context(step.cohort, occurrence)
+    return day_context(step.cohort, min(int(number), len(step.cohort.days)))
 
 
 def _host(step: Step, argument: Any, occurrence: int, settings: Settings) -> Any:
@@ -241,7 +249,7 @@ def queue(
         language = row.language if role == "participant" else "da"
         context = {**base, "recipient": {"role": role, "name": who[0], "email": who[1]}}
         context.update(links.mint(step, rule, role, language, settings))
-        rendered = render(rule, language, context)
+        rendered = render(rule, language, context, cohort.rules.definition.templates)
         step.outbox.append(
             outbox_row(
                 key=f"{row.id}:{rule}:{role}:{occurrence}",

@@ -42,9 +42,26 @@ def upgrade(database: Database) -> str | None:
         except OSError as exc:
             raise StorageError(f"cannot create {database.sqlite_path}: {exc.strerror}") from None
     try:
-        with database.engine.begin() as conn:
-            config.attributes["connection"] = conn
-            command.upgrade(config, "head")
+        with database.engine.connect() as conn:
+            sqlite = database.sqlite_path is not None
+            raw = conn.connection.dbapi_connection
+            if sqlite and raw is not None:
+                # SQLite alters a column by rebuilding its table, which the foreign keys of
+                # the rows that refer to it forbid; they are checked once the rebuild is done.
+                # The pragma only takes effect outside a transaction, hence the driver's own.
+                raw.execute("PRAGMA foreign_keys=OFF")
+            try:
+                with conn.begin():
+                    config.attributes["connection"] = conn
+                    command.upgrade(config, "head")
+                    if sqlite and conn.exec_driver_sql("PRAGMA foreign_key_check").first():
+                        raise StorageError(
+                            f"upgrading {database.display_url} would leave rows referring to "
+                            "rows that are gone; nothing was changed"
+                        )
+            finally:
+                if sqlite and raw is not None:
+                    raw.execute("PRAGMA foreign_keys=ON")
     except DBAPIError as exc:
         first = str(exc.orig).strip().splitlines()[0] if exc.orig else type(exc).__name__
         raise StorageError(f"cannot reach database {database.display_url}: {first}") from None

@@ -21,6 +21,7 @@ from sqlalchemy import (
     Table,
     Text,
     UniqueConstraint,
+    false,
     text,
 )
 from sqlalchemy.engine import Dialect
@@ -35,10 +36,12 @@ __all__ = [
     "DIGEST_CHECKS",
     "LINKS",
     "MEMBERSHIPS",
+    "MIGRATION_PLANS",
     "NAMING",
     "OUTBOX",
     "PARTICIPANTS",
     "PARTICIPANT_DATA",
+    "PROGRAMMES",
     "SCHEMA_REVISION",
     "SWEEPS",
     "JsonDoc",
@@ -48,7 +51,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0007"
+SCHEMA_REVISION = "0008"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -108,8 +111,15 @@ COHORTS = Table(
     Column("day_1", Date, nullable=False),
     Column("day_2", Date, nullable=False),
     Column("day_3", Date, nullable=False),
-    Column("day_4", Date, nullable=False),
-    Column("day_5", Date, nullable=False),
+    Column("day_4", Date),
+    Column("day_5", Date),
+    Column("day_6", Date),
+    Column("day_7", Date),
+    Column("day_8", Date),
+    # The programme version the cohort runs (programmes.version, or the built-in one).
+    Column("programme", String(40), nullable=False, server_default="leder-paa-spring/1"),
+    # The cohort's own closure days (ISO dates), beside the programme's.
+    Column("closed_days", JsonDoc, default=list, nullable=False, server_default="[]"),
     Column("venue", String(300)),
     Column("admin_email", String(320)),
     Column("max_absences", Integer, default=0, nullable=False),
@@ -122,6 +132,37 @@ COHORTS = Table(
     Column("self_service", String(10), default="off", server_default="off", nullable=False),
     # How many days after an obligation's due day its links still work.
     Column("link_days", Integer, default=28, server_default="28", nullable=False),
+)
+
+
+# Programme versions installed from definition files; the built-in one is not stored.
+PROGRAMMES = Table(
+    "programmes",
+    metadata,
+    Column("version", String(40), primary_key=True),
+    Column("digest", String(64), nullable=False),
+    Column("source", Text, nullable=False),
+    Column("templates", JsonDoc, default=dict, nullable=False),
+    Column("is_default", Boolean, default=False, server_default=false(), nullable=False),
+    Column("installed_at", UTCDateTime(), nullable=False),
+    Column("installed_by", String(100), nullable=False),
+)
+
+
+# A migration's dry run, kept so that applying it carries out exactly that plan.
+MIGRATION_PLANS = Table(
+    "migration_plans",
+    metadata,
+    Column("id", String(64), primary_key=True),
+    Column("cohort", String(64), nullable=False),
+    Column("to_version", String(40), nullable=False),
+    Column("mapping", JsonDoc, default=list, nullable=False),
+    # [participant id, row version] of everyone the dry run listed
+    Column("participants", JsonDoc, default=list, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+    Column("created_by", String(100), nullable=False),
+    Column("applied_at", UTCDateTime()),
+    Column("applied_by", String(100)),
 )
 
 

@@ -16,14 +16,16 @@ from sqlalchemy.sql.base import Executable
 
 from states.facts import Facts
 from states.programme import (
+    BUILTIN,
     DEFINITION_VERSION,
     FINAL_STATES,
     INITIAL_STATE,
     NOTICES_OUTLIVING_PATH,
     CohortPlan,
+    Programme,
     Situation,
 )
-from states.rules import TIMED_RULE_BY_NAME, DueMoment
+from states.rules import TIMED_RULE_BY_NAME, DueMoment, timed_rule_by_name
 from workflow.audit import GENESIS, entry_hash, facts_digest, key_id, note_digest
 from workflow.models import (
     AUDIT,
@@ -35,6 +37,7 @@ from workflow.models import (
     PARTICIPANTS,
     UTCDateTime,
 )
+from workflow.programmes import programme_of
 
 __all__ = [
     "LINK_DONE",
@@ -62,7 +65,7 @@ class CohortRow:
     id: int
     code: str
     name: str
-    days: tuple[date, date, date, date, date]
+    days: tuple[date, ...]
     venue: str | None
     admin_email: str | None
     max_absences: int
@@ -72,10 +75,24 @@ class CohortRow:
     schedule_sequence: int
     self_service: str = "off"
     link_days: int = 28
+    programme: str = DEFINITION_VERSION
+    closed: frozenset[date] = frozenset()
 
     @cached_property
     def plan(self) -> CohortPlan:
-        return CohortPlan(self.code, self.days, self.max_absences, self.send_hour)
+        return CohortPlan(
+            self.code,
+            self.days,
+            self.max_absences,
+            self.send_hour,
+            programme_of(self.programme),
+            self.closed,
+        )
+
+    @property
+    def rules(self) -> Programme:
+        """The programme version this cohort runs."""
+        return programme_of(self.programme) or BUILTIN
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> CohortRow:
@@ -84,7 +101,11 @@ class CohortRow:
             id=m.id,
             code=m.code,
             name=m.name,
-            days=(m.day_1, m.day_2, m.day_3, m.day_4, m.day_5),
+            days=tuple(
+                day
+                for day in (m.day_1, m.day_2, m.day_3, m.day_4, m.day_5, m.day_6, m.day_7, m.day_8)
+                if day is not None
+            ),
             venue=m.venue,
             admin_email=m.admin_email,
             max_absences=m.max_absences,
@@ -94,6 +115,8 @@ class CohortRow:
             schedule_sequence=m.schedule_sequence,
             self_service=m.self_service,
             link_days=m.link_days,
+            programme=m.programme,
+            closed=frozenset(date.fromisoformat(day) for day in m.closed_days or ()),
         )
 
 
@@ -149,6 +172,7 @@ def enrolment_values(
     manager_email: str,
     jti_link: str | None,
     deferred_from: int | None = None,
+    programme: str = DEFINITION_VERSION,
 ) -> dict[str, Any]:
     """The participants row of a new enrolment, before its first step writes to it."""
     return {
@@ -163,7 +187,7 @@ def enrolment_values(
         "jti_link": jti_link,
         "state": INITIAL_STATE,
         "version": 0,
-        "definition_version": DEFINITION_VERSION,
+        "definition_version": programme,
         "facts": {},
         "audit_seq": 0,
         "audit_head": "",
@@ -189,7 +213,7 @@ def enrolled_row(participant_id: int, values: dict[str, Any]) -> ParticipantRow:
         jti_link=values["jti_link"],
         state=INITIAL_STATE,
         version=0,
-        definition_version=DEFINITION_VERSION,
+        definition_version=values["definition_version"],
         facts=Facts(),
         audit_seq=0,
         audit_head=GENESIS,
@@ -303,16 +327,20 @@ class Step:
             )
         self.head = head
 
-    def schedule(self, moments: Iterable[DueMoment], *, skip_passed: bool = False) -> None:
+    def schedule(
+        self,
+        moments: Iterable[DueMoment],
+        *,
+        skip_passed: bool = False,
+        passed_reason: str = "due before the participant was enrolled",
+    ) -> None:
         """Add deadline rows. With ``skip_passed`` (at enrolment), a reminder whose moment came
         before the participant existed is recorded as skipped rather than sent late: the
         welcome mail already gives the dates. Rules that fire a trigger always stay pending."""
+        rules = timed_rule_by_name(self.cohort.rules)
         for moment in moments:
-            passed = (
-                skip_passed
-                and moment.due_at < self.now
-                and TIMED_RULE_BY_NAME[moment.rule].fires is None
-            )
+            rule = rules.get(moment.rule) or TIMED_RULE_BY_NAME[moment.rule]
+            passed = skip_passed and moment.due_at < self.now and rule.fires is None
             self.deadlines.append(
                 {
                     "participant_id": self.row.id,
@@ -322,7 +350,7 @@ class Step:
                     "expires_at": moment.expires_at,
                     "status": "skipped" if passed else "pending",
                     "resolved_at": self.now if passed else None,
-                    "outcome": "due before the participant was enrolled" if passed else None,
+                    "outcome": passed_reason if passed else None,
                 }
             )
 

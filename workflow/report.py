@@ -15,16 +15,17 @@ from jinja2 import Environment, StrictUndefined
 from markupsafe import Markup
 
 from states.programme import (
-    DAY_THEMES,
+    BUILTIN,
     FINAL_STATES,
     LOCAL_TZ,
     OBLIGATION_LABELS,
-    OBLIGATIONS,
     PATH_ORDER,
     PATH_STATES,
     STATE_BY_NAME,
+    Programme,
 )
 from workflow.exports import safe_cell
+from workflow.programmes import programme_of
 
 if TYPE_CHECKING:
     from workflow.views import CohortView, ParticipantView
@@ -52,9 +53,11 @@ class ObligationCell:
     on: date | None = None
     note: str | None = None
 
+    label_da: str = ""
+
     @property
     def label(self) -> str:
-        return OBLIGATION_LABELS[self.name][0]
+        return self.label_da or OBLIGATION_LABELS[self.name][0]
 
 
 @dataclass(frozen=True)
@@ -71,15 +74,18 @@ class ReportRow:
     days_attended: int
     absences: int
     obligations: tuple[ObligationCell, ...]
+    programme: Programme = BUILTIN
 
     @property
     def state_label(self) -> str:
-        return STATE_BY_NAME[self.state].label_da
+        found = self.programme.state_by_name.get(self.state) or STATE_BY_NAME[self.state]
+        return found.label_da
 
     @property
     def step(self) -> int | None:
         """Position on the path (1 = enrolled), or ``None`` for withdrawn and deferred."""
-        return PATH.index(self.state) + 1 if self.state in PATH else None
+        path = self.programme.path_states
+        return path.index(self.state) + 1 if self.state in path else None
 
 
 @dataclass(frozen=True)
@@ -92,20 +98,23 @@ class Report:
     rows: tuple[ReportRow, ...]
     diagram_svg: str | None
     diagram_text: str
+    programme: Programme = BUILTIN
 
     @property
     def by_state(self) -> list[tuple[str, str, int]]:
         """(state, Danish label, participants) for every state someone is in, in path order."""
         counts = Counter(row.state for row in self.rows)
+        order = self.programme.path_order
+        labels = self.programme.state_by_name
         return [
-            (name, STATE_BY_NAME[name].label_da, counts[name])
-            for name in sorted(counts, key=PATH_ORDER.__getitem__)
+            (name, (labels.get(name) or STATE_BY_NAME[name]).label_da, counts[name])
+            for name in sorted(counts, key=lambda n: order.get(n, PATH_ORDER.get(n, 99)))
         ]
 
     @property
     def by_obligation(self) -> dict[str, dict[str, int]]:
         """Per obligation, how many participants are in each status."""
-        summary = {name: dict.fromkeys(STATUSES, 0) for name in OBLIGATIONS}
+        summary = {name: dict.fromkeys(STATUSES, 0) for name in self.programme.obligations}
         for row in self.rows:
             for cell in row.obligations:
                 summary[cell.name][cell.status] += 1
@@ -130,10 +139,11 @@ def _met_on(view: ParticipantView, name: str) -> date | None:
         return facts.career_visit
     if name == "speech":
         return facts.speech
-    return facts.days[5].on if 5 in facts.days else None
+    last = max(facts.days, default=0)
+    return facts.days[last].on if last else None
 
 
-def _row(view: ParticipantView) -> ReportRow:
+def _row(view: ParticipantView, programme: Programme) -> ReportRow:
     ended = view.state in FINAL_STATES
     cells = []
     for obligation in view.obligations:
@@ -150,7 +160,8 @@ def _row(view: ParticipantView) -> ReportRow:
             status = "overdue"
         elif ended:
             status = "ended"
-        cells.append(ObligationCell(obligation.name, status, obligation.due, on, note))
+        label = programme.obligation_labels.get(obligation.name, ("", ""))[0]
+        cells.append(ObligationCell(obligation.name, status, obligation.due, on, note, label))
     attended = sum(1 for record in view.facts.days.values() if record.attended)
     return ReportRow(
         id=view.id,
@@ -163,17 +174,18 @@ def _row(view: ParticipantView) -> ReportRow:
         days_attended=attended,
         absences=view.facts.absences,
         obligations=tuple(cells),
+        programme=programme,
     )
 
 
-def _diagram() -> tuple[str | None, str]:
+def _diagram(programme: Programme) -> tuple[str | None, str]:
     from states import diagram
 
-    text = diagram.mermaid()
+    text = diagram.mermaid(False, programme)
     draw = getattr(diagram, "svg", None)
     if not callable(draw):
         return None, text
-    svg = str(draw())
+    svg = str(draw(False, programme))
     start = svg.find("<svg")
     return (svg[start:] if start >= 0 else None), text
 
@@ -183,14 +195,16 @@ def cohort_report(
 ) -> Report:
     """Every participant of ``cohort`` (withdrawn and deferred too) against the path, as of
     ``now``."""
-    svg, text = _diagram()
+    programme = programme_of(cohort.programme) or BUILTIN
+    svg, text = _diagram(programme)
     return Report(
         cohort=cohort,
         generated_at=now,
         today=today,
-        rows=tuple(_row(view) for view in views),
+        rows=tuple(_row(view, programme) for view in views),
         diagram_svg=svg,
         diagram_text=text,
+        programme=programme,
     )
 
 
@@ -216,7 +230,7 @@ def render_csv(report: Report) -> str:
         "days_attended",
         "absences",
     ]
-    for name in OBLIGATIONS:
+    for name in report.programme.obligations:
         header += [name, f"{name}_due", f"{name}_date", f"{name}_note"]
     writer.writerow(header)
     for row in report.rows:
@@ -411,7 +425,8 @@ def render_html(report: Report) -> str:
     note escaped."""
     env = Environment(autoescape=True, undefined=StrictUndefined, trim_blocks=True)
     template = env.from_string(_TEMPLATE)
-    days = [(day, theme) for day, (theme, _) in zip(report.cohort.days, DAY_THEMES, strict=True)]
+    themes = report.programme.day_themes
+    days = [(day, theme) for day, (theme, _) in zip(report.cohort.days, themes, strict=True)]
     return template.render(
         cohort=report.cohort,
         generated=_local(report.generated_at),
@@ -421,9 +436,9 @@ def render_html(report: Report) -> str:
         by_obligation=report.by_obligation,
         statuses=STATUSES,
         status_labels=STATUS_LABELS,
-        obligations=OBLIGATIONS,
-        obligation_labels=OBLIGATION_LABELS,
-        path_length=len(PATH),
+        obligations=report.programme.obligations,
+        obligation_labels=report.programme.obligation_labels,
+        path_length=len(report.programme.path_states),
         short=_short,
         style=Markup(_STYLE),
         svg=Markup(report.diagram_svg) if report.diagram_svg else None,

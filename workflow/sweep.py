@@ -23,12 +23,16 @@ from states.facts import Facts
 from states.programme import (
     FINAL_STATES,
     OBLIGATION_DEFINITIONS,
-    OBLIGATION_LABELS,
-    OBLIGATIONS,
     StepArgs,
     obligation_due,
 )
-from states.rules import TIMED_RULE_BY_NAME, digest_moment, overdue, still_applies
+from states.rules import (
+    TIMED_RULE_BY_NAME,
+    digest_moment,
+    overdue,
+    still_applies,
+    timed_rule_by_name,
+)
 from workflow import messages
 from workflow.clock import Clock, lease_clock_for
 from workflow.errors import ConcurrentChange, GuardFailed
@@ -261,7 +265,10 @@ def _decide(
     now: datetime,
     waiting: set[tuple[int, str]],
 ) -> Decision:
-    rule = TIMED_RULE_BY_NAME[deadline.rule]
+    rule = (
+        timed_rule_by_name(step.cohort.rules).get(deadline.rule)
+        or TIMED_RULE_BY_NAME[deadline.rule]
+    )
     row = step.row
 
     def decided(status: str, outcome: str, detail: str) -> Decision:
@@ -372,7 +379,7 @@ def _queue_digests(
                         {
                             "participant": f"{raw.name} <{raw.email}>",
                             "obligation": name,
-                            "obligation_label": OBLIGATION_LABELS[name][0],
+                            "obligation_label": cohort.rules.obligation_labels[name][0],
                             "due": due,
                             "days_late": (monday - due).days,
                         }
@@ -455,7 +462,7 @@ def _possibly_overdue(cohort: CohortRow, monday: date) -> ColumnElement[bool] | 
     """A filter for the participants of ``cohort`` who may have an obligation overdue on
     ``monday``, or ``None`` when none can be: a cohort whose deadlines are all ahead costs
     no query, and one past a single deadline reads only those who lack its fact."""
-    due = [name for name in OBLIGATIONS if obligation_due(name, cohort.plan) < monday]
+    due = [n for n in cohort.rules.obligations if obligation_due(n, cohort.plan) < monday]
     if not due:
         return None
     if any(name not in _MET_BY_KEY for name in due):

@@ -24,6 +24,8 @@ from urllib.parse import urlsplit
 import idna
 from sqlalchemy import Column
 
+from states.errors import Refusal
+from states.workdays import holiday_name
 from workflow.clock import date_problem
 from workflow.errors import InvalidField, InvalidInput
 from workflow.models import AUDIT, COHORTS, PARTICIPANTS
@@ -53,6 +55,7 @@ __all__ = [
     "column_limit",
     "enrolment_closed",
     "goal",
+    "holiday_refusals",
     "language",
     "link_problem",
     "lookup_email",
@@ -426,9 +429,13 @@ def step_texts(note: str | None, reason: str | None, goals: tuple[str, ...]) -> 
         goal(number).clean(text)
 
 
-def check_days(days: list[date]) -> None:
-    if len(days) != 5:
-        raise InvalidInput(f"a cohort has five teaching days; got {len(days)}")
+_COUNTS = ("zero", "one", "two", "three", "four", "five", "six", "seven", "eight")
+
+
+def check_days(days: list[date], count: int = 5) -> None:
+    """Teaching days: ``count`` real dates, strictly increasing."""
+    if len(days) != count:
+        raise InvalidInput(f"a cohort has {_COUNTS[count]} teaching days; got {len(days)}")
     for day in days:
         problem = date_problem(day, "teaching day")
         if problem:
@@ -436,9 +443,21 @@ def check_days(days: list[date]) -> None:
     for earlier, later in itertools.pairwise(days):
         if later <= earlier:
             raise InvalidInput(
-                f"teaching days must be five strictly increasing dates; "
+                f"teaching days must be {_COUNTS[count]} strictly increasing dates; "
                 f"{later.isoformat()} does not come after {earlier.isoformat()}"
             )
+
+
+def holiday_refusals(days: list[date], closures: frozenset[date]) -> list[str]:
+    """A teaching day on a Danish public holiday or a closure day, named."""
+    found: list[str] = []
+    for day in days:
+        name = holiday_name(day)
+        if name is not None:
+            found.append(Refusal(f"{day.isoformat()} is {name}", asks="allow_holiday"))
+        elif day in closures:
+            found.append(Refusal(f"{day.isoformat()} is a closure day", asks="allow_holiday"))
+    return found
 
 
 def enrolment_closed(cohort: CohortRow, today: date) -> list[str]:

@@ -11,11 +11,13 @@ from typing import Any
 from sqlalchemy import select
 from sqlalchemy.engine import Connection
 
+from states.errors import LpsError
 from states.facts import Facts
-from states.programme import LOCAL_TZ, replay
+from states.programme import BUILTIN, LOCAL_TZ, Programme, replay
 from workflow.audit import GENESIS, entry_hash, facts_digest, key_id, note_digest
 from workflow.checkpoints import Checkpoint, NoAuditKey, newest_checkpoint
 from workflow.db import Database
+from workflow.programmes import programme_of
 from workflow.records import AUDIT, PARTICIPANTS
 
 __all__ = [
@@ -95,6 +97,7 @@ def verify_audit(
                     PARTICIPANTS.c.audit_seq,
                     PARTICIPANTS.c.audit_head,
                     PARTICIPANTS.c.facts,
+                    PARTICIPANTS.c.definition_version,
                 )
             )
         }
@@ -206,6 +209,40 @@ def _chains(rows: Any) -> Iterator[tuple[int, list[Any]]]:
         yield current, chain
 
 
+MIGRATE = "migrate"
+
+
+def _replay(chain: list[Any], current: str) -> str | None:
+    """Replay a trail against the version each entry was written under: the version of
+    enrolment up to the first ``migrate`` entry, then the version that entry moved to."""
+    migrations = [e for e in chain if e.event == MIGRATE]
+    version = str((migrations[0].data or {}).get("from_version")) if migrations else current
+    state: str | None = None
+    segment: list[tuple[str, str | None, str | None]] = []
+    start = 1
+    for index, entry in enumerate(chain, start=1):
+        if entry.event != MIGRATE:
+            segment.append((entry.event, entry.from_state, entry.to_state))
+            continue
+        if segment:
+            state = replay(segment, _programme(version), start=state, first=start)
+        if entry.from_state != state:
+            raise ValueError(
+                f"entry {index} (migrate) starts from {entry.from_state}, expected {state}"
+            )
+        version = str((entry.data or {}).get("to_version"))
+        if entry.to_state not in _programme(version).state_by_name:
+            raise ValueError(f"entry {index} (migrate) ends in {entry.to_state}, not in {version}")
+        state, segment, start = entry.to_state, [], index + 1
+    if segment:
+        state = replay(segment, _programme(version), start=state, first=start)
+    return state
+
+
+def _programme(version: str) -> Programme:
+    return programme_of(version) or BUILTIN
+
+
 def _covered(participant_id: int, anchors: list[_Anchor]) -> int:
     return max((a.checkpoint.chains.get(participant_id, (0, ""))[0] for a in anchors), default=0)
 
@@ -304,8 +341,8 @@ def _check_chain(
         if recorded != sealed_facts:
             problem(None, "the recorded facts are not those its last entry sealed: edited")
     try:
-        state = replay([(e.event, e.from_state, e.to_state) for e in chain])
-    except ValueError as error:
+        state = _replay(chain, head.definition_version)
+    except (ValueError, LpsError) as error:
         return problem(None, f"does not replay: {error}")
     if state != head.state:
         problem(None, f"the trail replays to {state}, but the participant is {head.state}")

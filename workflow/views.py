@@ -9,13 +9,14 @@ from typing import Any
 
 from states.facts import Facts
 from states.programme import (
+    BUILTIN,
+    DEFINITION_VERSION,
     FINAL_STATES,
-    OBLIGATIONS,
     STATE_BY_NAME,
-    STATE_NAMES,
     obligation_due,
     obligation_status,
 )
+from workflow.programmes import known_versions, programme_of
 from workflow.records import CohortRow, ParticipantRow
 
 __all__ = [
@@ -50,10 +51,12 @@ class CohortView:
     by_state: dict[str, int] = field(default_factory=dict)
     self_service: str = "off"
     link_days: int = 28
+    programme: str = DEFINITION_VERSION
 
     def as_json(self) -> dict[str, Any]:
         return {
             "code": self.code,
+            "programme": self.programme,
             "name": self.name,
             "days": [d.isoformat() for d in self.days],
             "venue": self.venue,
@@ -86,6 +89,12 @@ class ObligationView:
     waiver_reason: str | None = None
 
 
+def _state_label(version: str, state: str) -> str:
+    """A state's Danish label in the participant's programme version."""
+    found = programme_of(version) if version in known_versions() else None
+    return (found or BUILTIN).state_by_name.get(state, STATE_BY_NAME[state]).label_da
+
+
 @dataclass(frozen=True)
 class ParticipantView:
     id: int
@@ -107,7 +116,7 @@ class ParticipantView:
 
     @property
     def state_label(self) -> str:
-        return STATE_BY_NAME[self.state].label_da
+        return _state_label(self.definition_version, self.state)
 
     @property
     def outstanding(self) -> list[str]:
@@ -139,6 +148,7 @@ class ParticipantView:
             "state": self.state,
             "state_label": self.state_label,
             "version": self.version,
+            "programme": self.definition_version,
             "definition_version": self.definition_version,
             "outstanding": self.outstanding,
             "overdue": [o.name for o in self.overdue],
@@ -289,9 +299,10 @@ def cohort_view(row: CohortRow, counts: dict[str, int]) -> CohortView:
         jti_link=row.jti_link,
         articles=row.articles,
         participants=sum(counts.values()),
-        by_state={s: counts[s] for s in STATE_NAMES if s in counts},
+        by_state={s: counts[s] for s in row.rules.state_names if s in counts},
         self_service=row.self_service,
         link_days=row.link_days,
+        programme=row.programme,
     )
 
 
@@ -304,7 +315,7 @@ def participant_view(
     plan = cohort.plan
     active = row.state not in FINAL_STATES
     obligations = []
-    for name in OBLIGATIONS:
+    for name in plan.rules.obligations:
         status = obligation_status(name, row.facts, plan)
         due = obligation_due(name, plan)
         waiver = row.facts.waivers.get(name)

@@ -170,6 +170,7 @@ def cohorts(url: str) -> None:
             venue="Odense Rådhus",
             admin_email="kursus@kommune.dk",
             jti_link="https://jti.example/q",
+            allow_holiday=True,
         )
     database.dispose()
 

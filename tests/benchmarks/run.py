@@ -3,9 +3,10 @@
     python -m tests.benchmarks.run [--only NAME] [--postgres] [--scale small|full]
     python tests/benchmarks/run.py ...
 
-Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory, web. Each runs on
-SQLite; bulk, sweep, lookups and web also on PostgreSQL with ``--postgres`` (a schema of its
-own, dropped afterwards). ``--scale small`` divides the sizes by ten for a quick check.
+Benchmarks: bulk (bulk step), sweep, import, lookups, startup, memory, web, migrate. Each runs
+on SQLite; bulk, sweep, lookups, web and migrate also on PostgreSQL with ``--postgres`` (a
+schema of its own, dropped afterwards). ``--scale small`` divides the sizes by ten for a quick
+check.
 """
 
 from __future__ import annotations
@@ -29,8 +30,9 @@ BENCHMARKS = {
     "startup": "tests.benchmarks.startup",
     "memory": "tests.benchmarks.memory",
     "web": "tests.benchmarks.web",
+    "migrate": "tests.benchmarks.migration",
 }
-POSTGRES_CAPABLE = {"bulk", "sweep", "lookups", "web"}
+POSTGRES_CAPABLE = {"bulk", "sweep", "lookups", "web", "migrate"}
 
 
 def parse(argv: list[str] | None) -> argparse.Namespace:
@@ -47,7 +49,8 @@ def parse(argv: list[str] | None) -> argparse.Namespace:
     parser.add_argument(
         "--postgres",
         action="store_true",
-        help="also run bulk, sweep and lookups on PostgreSQL (LPS_TEST_POSTGRES_URL, default "
+        help="also run bulk, sweep, lookups and migrate on PostgreSQL (LPS_TEST_POSTGRES_URL, "
+        "default "
         "postgresql://postgres@127.0.0.1:5432/test)",
     )
     parser.add_argument(
