@@ -192,6 +192,7 @@ def test_actor_appears_in_the_history(lps: Cli) -> None:
         "2027-01-04",
         "10:00",
         "bob",
+        "cli",
         "withdraw",
         "manager_conversation_held",
         "withdrawn",
@@ -206,16 +207,17 @@ def test_history_csv_neutralises_formulas(lps: Cli, note: str) -> None:
     add(lps)
     ok(lps, "--actor", "=cmd", "advance", "1", "withdraw", "--reason", note)
     rows = list(csv.reader(io.StringIO(ok(lps, "history", "1", "--format", "csv").stdout)))
-    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note"]
+    assert rows[0] == ["seq", "at", "actor", "channel", "event", "from_state", "to_state", "note"]
     assert rows[2] == [
         "2",
         "2027-01-04T09:00:00+00:00",
         "'=cmd",
+        "cli",
         "withdraw",
         "enrolled",
         "withdrawn",
         "'" + note,
     ]
-    assert rows[1][6] == ""
+    assert rows[1][7] == ""
     # the JSON history keeps the note exactly as written
     assert history(lps)[-1]["note"] == note

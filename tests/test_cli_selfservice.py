@@ -76,3 +76,9 @@ def test_history_shows_each_entrys_channel(lps: Cli) -> None:
     csv = ok(lps, "history", str(pid), "--format", "csv").stdout.splitlines()
     assert csv[0] == "seq,at,actor,channel,event,from_state,to_state,note"
     assert csv[1].split(",")[3] == "cli"
+
+
+def test_serve_names_an_address_it_cannot_listen_on(lps: Cli) -> None:
+    assert errors(fails(lps, "serve", "--host", "no-such-host.invalid", "--port", "8080"))[
+        -1
+    ].startswith("Error: cannot listen on no-such-host.invalid:8080: ")

@@ -46,7 +46,7 @@ def test_history_shows_the_rule_and_recipients_of_a_notification(
     assert lps("remind").exit_code == 0, lps("remind").output
     shown = lps("history", str(pid))
     assert shown.exit_code == 0, shown.output
-    notes = [x.split(None, 7)[7] for x in shown.output.splitlines() if " notify " in x]
+    notes = [x.split(None, 8)[8] for x in shown.output.splitlines() if " notify " in x]
     assert notes == [
         "manager_conversation_reminder to participant, manager",
         "manager_conversation_escalation to manager, admin",
@@ -54,7 +54,9 @@ def test_history_shows_the_rule_and_recipients_of_a_notification(
         "day_reminder #1 to participant",
     ]
     csv_rows = lps("history", str(pid), "--format", "csv").output.splitlines()
-    assert csv_rows[-1].endswith(",notify,jti_invited,jti_invited,day_reminder #1 to participant")
+    assert csv_rows[-1].endswith(
+        ",scheduler,notify,jti_invited,jti_invited,day_reminder #1 to participant"
+    )
 
 
 def test_the_demo_names_every_person_by_name(tmp_path: Path) -> None:

@@ -176,7 +176,12 @@ def argument_lists() -> st.SearchStrategy[list[str]]:
 
 def blocked(args: list[str]) -> bool:
     words = set(args)
-    return "demo" in words or {"scheduler", "run"} <= words
+    # These run until stopped.
+    return (
+        "demo" in words
+        or {"scheduler", "run"} <= words
+        or ("serve" in words and "--help" not in words and "-h" not in words)
+    )
 
 
 @dataclass
@@ -471,7 +476,7 @@ def test_history_csv_cells_cannot_run_as_formulas(lps: Cli, start: str) -> None:
     exported = lps("history", "1", "--format", "csv")
     assert exported.exit_code == 0, exported.output
     rows = list(csv.reader(io.StringIO(exported.stdout, newline="")))
-    assert rows[0] == ["seq", "at", "actor", "event", "from_state", "to_state", "note"]
+    assert rows[0] == ["seq", "at", "actor", "channel", "event", "from_state", "to_state", "note"]
     last = dict(zip(rows[0], rows[-1], strict=True))
     assert last["event"] == "withdraw"
     # Shown as text, and still exactly what was typed after the quote.

@@ -165,6 +165,7 @@ def test_audit_hash_chain_and_versions(wf: Workflow, clock: FixedClock, pid: int
             to_state=row["to_state"],
             digest=row["note_digest"],
             data=row["data"],
+            channel=row["channel"],
         )
     assert len({r["hash"] for r in rows}) == len(rows)
     assert (head.audit_head, head.audit_seq) == (rows[-1]["hash"], len(rows))

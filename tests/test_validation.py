@@ -644,7 +644,7 @@ def test_cli_cohort_update_refuses_what_create_refuses(lps: Cli) -> None:
     )
     result = lps("cohort", "update", "H1")
     assert result.exit_code == 2
-    assert "give --name, --venue or --admin-email" in result.stderr
+    assert "give --name, --venue, --admin-email, --self-service or --link-days" in result.stderr
     assert json.loads(ok(lps, "cohort", "show", "H1", "--json").stdout)["name"] == "Hold 1"
 
 
@@ -676,7 +676,9 @@ def test_update_cohort_in_python(wf: Workflow) -> None:
     )
     with pytest.raises(InvalidInput) as caught:
         wf.update_cohort("H1")
-    assert caught.value.lines() == ["nothing to change: give a new name, venue or admin email"]
+    assert caught.value.lines() == [
+        "nothing to change: give a new name, venue, admin email, self-service or link days"
+    ]
     with pytest.raises(InvalidInput) as caught:
         wf.update_cohort("H1", admin_email="ø@x.dk")
     assert caught.value.lines() == [f"the admin email {NOT_SENDABLE['ø@x.dk']}"]
