@@ -25,11 +25,22 @@ def serve(app: App, host: str, port: int, rate: int) -> None:
 
     Run it behind a reverse proxy with TLS, at the address LPS_BASE_URL names.
     """
+    import socket
+
     import uvicorn
 
     from web.app import RateLimit, create_app
+    from workflow.errors import InvalidInput
 
     workflow = app.workflow()
+    try:
+        with socket.create_server((host, port)):
+            pass
+    except OSError as exc:
+        reason = exc.strerror or str(exc)
+        raise InvalidInput(
+            f"cannot listen on {host}:{port}: {reason}; choose another --host or --port"
+        ) from None
     if not workflow.settings.base_url:
         click.echo(
             "Warning: LPS_BASE_URL is not set; mails carry no links to these pages.", err=True

@@ -6,15 +6,15 @@ from datetime import timedelta
 from pathlib import Path
 
 import pytest
-from conftest import DAYS, enrol
-from engine_helpers import INVITE_DAY, go, refused
+from conftest import DAYS, enrol, make_cohort
+from engine_helpers import INVITE_DAY, LATER_DAYS, go, refused
 from helpers import on, outbox
 from selfservice_helpers import link_of, linked, self_service_cohort
 
 from notifications.delivery import EmlChannel
 from workflow.clock import FixedClock
 from workflow.db import Database
-from workflow.engine import Workflow
+from workflow.engine import StepRequest, Workflow
 from workflow.errors import InvalidInput
 from workflow.selfservice import AlreadyRecorded, FormInvalid, LinkClosed
 
@@ -176,3 +176,35 @@ def test_the_jti_invitation_carries_the_link_that_answers_it(
     sw.submit_link(link_of(sw, "jti_invitation"), {"on": INVITE_DAY.isoformat()})
     assert sw.participant(pid).state == "jti_completed"
     assert sw.history(pid)[-2].channel == "scheduler"
+
+
+def test_a_deferral_closes_the_links_and_the_later_cohort_mails_new_ones(sw: Workflow) -> None:
+    self_service_cohort(sw)
+    make_cohort(sw, "H2", LATER_DAYS, self_service="record")
+    pid = enrol(sw)
+    token = link_of(sw, "welcome")
+    moved = sw.advance(pid, StepRequest("defer", to="H2", reason="Barsel"))
+    assert moved.participant.state == "deferred"
+    with pytest.raises(LinkClosed):
+        sw.open_link(token)
+    later = link_of(sw, "welcome")
+    assert later != token and sw.open_link(later).status == "open"
+
+
+def test_erasure_closes_the_links_and_forgets_what_was_submitted(sw: Workflow) -> None:
+    self_service_cohort(sw, "approve")
+    pid = enrol(sw)
+    token = link_of(sw, "welcome")
+    sw.submit_link(token, {"on": "2027-01-04", "goals": "Mine egne ord"})
+    go(sw, pid, "withdraw", reason="Nyt job")
+    assert sw.approvals() == []
+    sw.erase_participant(
+        pid, "Anmodning om sletning", channel=EmlChannel(Path(sw.settings.mail_dir))
+    )
+    with pytest.raises(LinkClosed):
+        sw.open_link(token)
+    with sw.db.reading() as conn:
+        kept = " ".join(
+            str(v) for row in conn.exec_driver_sql("SELECT * FROM approvals") for v in row
+        )
+    assert "Mine egne ord" not in kept

@@ -4,6 +4,7 @@ received over SMTP, the link taken from it, headless Chromium filling in the for
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Iterator
 from datetime import timedelta
 from pathlib import Path
@@ -17,6 +18,7 @@ from helpers import ok, on
 from smtp_server import SmtpSink, free_port
 from web_helpers import browser, link_in_mail, serving, text_of, web_engine
 
+from web.app import RateLimit
 from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import Workflow
@@ -211,3 +213,31 @@ def test_approve_mode_end_to_end(
     page.goto(link)
     assert "Det er registreret." in page.inner_text("main")
     page.close()
+
+
+def test_a_client_is_slowed_down_and_the_log_never_holds_a_token(
+    database: Database,
+    clock: FixedClock,
+    tmp_path: Path,
+    sink: SmtpSink,
+    port: int,
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    wf = web_engine(database, clock, tmp_path, sink.url, port)
+    make_cohort(wf, self_service="record")
+    enrol(wf)
+    delivered(wf)
+    path = link_in_mail(sink.messages, SOREN)
+    caplog.set_level(logging.INFO, logger="lps.web")
+    with (
+        serving(wf, port, RateLimit(burst=3, per_second=0.001)) as base,
+        httpx.Client(base_url=base) as client,
+    ):
+        statuses = [client.get(path).status_code for _ in range(5)]
+        slowed = client.get(path)
+    assert statuses == [200, 200, 200, 429, 429]
+    assert slowed.headers["retry-after"] == "10" and "Søren" not in slowed.text
+    assert "content-security-policy" in slowed.headers
+    logged = caplog.text
+    assert "GET link 200" in logged and "GET link 429" in logged
+    assert path.removeprefix("/l/") not in logged and SOREN not in logged

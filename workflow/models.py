@@ -278,7 +278,7 @@ APPROVALS = Table(
     Column("request", JsonDoc, default=dict, nullable=False),
     Column("submitted_by", String(100), nullable=False),
     Column("submitted_at", UTCDateTime(), nullable=False),
-    # pending, approved or rejected
+    # pending, approved, rejected, or cancelled (the path ended first)
     Column("status", String(20), default="pending", nullable=False),
     Column("decided_at", UTCDateTime()),
     Column("decided_by", String(100)),

@@ -28,6 +28,7 @@ from states.programme import (
 from states.rules import TIMED_RULE_BY_NAME, DueMoment, timed_rule_by_name
 from workflow.audit import GENESIS, entry_hash, facts_digest, key_id, note_digest
 from workflow.models import (
+    APPROVALS,
     AUDIT,
     COHORTS,
     DEADLINES,
@@ -677,6 +678,11 @@ def _close_links(conn: Connection, step: Step) -> None:
             update(LINKS)
             .where(LINKS.c.participant_id == step.row.id, LINKS.c.status.in_(open_statuses))
             .values(status="revoked", closed_at=step.now, closed_reason=f"participant {step.state}")
+        )
+        conn.execute(
+            update(APPROVALS)
+            .where(APPROVALS.c.participant_id == step.row.id, APPROVALS.c.status == "pending")
+            .values(status="cancelled", decided_at=step.now, reason=f"participant {step.state}")
         )
         return
     if step.facts is step.row.facts:
