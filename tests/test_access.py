@@ -44,7 +44,7 @@ def deployment(postgres_url: str, make_role: Callable[[str], str], tmp_path: Pat
     database.dispose()
     env = {"LPS_MAIL_DIR": str(tmp_path / "mail")}
     owner = Cli(postgres_url, env=env)
-    ok(owner, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS)
+    ok(owner, "cohort", "create", "H1", "--name", "Hold 1", "--days", DAYS, "--allow-holiday")
     for name, email, municipality in (
         ("Søren Ærø", "soren@odense.dk", "Odense"),
         ("Åse Øster", "aase@aarhus.dk", "Aarhus"),
@@ -306,13 +306,23 @@ def test_the_scheduler_and_an_administrator_work_with_what_they_are_given(
     ok(deployment.owner, "access", "grant", "admin", admin)
     env = {**deployment.owner.env, "LPS_AUDIT_KEY": "nøgle"}
     as_admin = Cli(as_role(deployment.url, admin), env=env)
-    ok(as_admin, "cohort", "create", "H2", "--name", "Hold 2", "--days", DAYS)
+    ok(as_admin, "cohort", "create", "H2", "--name", "Hold 2", "--days", DAYS, "--allow-holiday")
     ok(as_admin, "advance", "2", "hold-manager-conversation", "--goal", "x")
     assert [g["role"] for g in json.loads(ok(as_admin, "access", "list", "--json").stdout)]
 
     as_scheduler = Cli(as_role(deployment.url, scheduler), now="2027-02-26T09:05", env=env)
     ok(as_scheduler, "remind")
-    refused = fails(as_scheduler, "cohort", "create", "H3", "--name", "Hold 3", "--days", DAYS)
+    refused = fails(
+        as_scheduler,
+        "cohort",
+        "create",
+        "H3",
+        "--name",
+        "Hold 3",
+        "--days",
+        DAYS,
+        "--allow-holiday",
+    )
     assert "permission denied for table cohorts" in refused.stderr
 
     history = json.loads(ok(deployment.auditor, "history", "2", "--format", "json").stdout)
@@ -339,7 +349,7 @@ def test_the_web_role_reads_participants_and_shapes_no_cohort(
         2,
     ]
     for args in (
-        ("cohort", "create", "H3", "--name", "Hold 3", "--days", DAYS),
+        ("cohort", "create", "H3", "--name", "Hold 3", "--days", DAYS, "--allow-holiday"),
         ("cohort", "update", "H1", "--venue", "Et andet sted"),
         ("access", "list"),
     ):

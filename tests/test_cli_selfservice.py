@@ -32,6 +32,7 @@ def test_self_service_is_switched_on_per_cohort_and_needs_the_base_url(lps: Cli)
         "Hold",
         "--days",
         DAYS_ARG,
+        "--allow-holiday",
         "--self-service",
         "record",
     )

@@ -49,7 +49,12 @@ def enrolled(url: str, count: int, base: str, workdir: Path) -> list[Enrolled]:
     settings = Settings(mail_dir=workdir / "mail", base_url=base)
     wf = Workflow(database, clock=FixedClock(NOW), actor="load", settings=settings)
     wf.create_cohort(
-        "L1", name="Load", days=DAYS, admin_email="kursus@kommune.dk", self_service="record"
+        "L1",
+        name="Load",
+        days=DAYS,
+        admin_email="kursus@kommune.dk",
+        self_service="record",
+        allow_holiday=True,
     )
     rows = ["navn,e-mail,kommune,nærmeste leder,leders e-mail"]
     rows += [f"P {i},p{i}@example.dk,Odense,M {i},m{i}@example.dk" for i in range(count)]

@@ -37,6 +37,8 @@ _EVERY_TABLE = (
     "sweeps",
     "audit_checkpoints",
     "memberships",
+    "programmes",
+    "migration_plans",
     "alembic_version",
 )
 
@@ -49,6 +51,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "municipality": {
         "cohorts": _READ,
+        "programmes": _READ,
         **{table: _WRITE for table in PARTICIPANT_DATA},
         "audit_checkpoints": _READ,
         "alembic_version": _READ,
@@ -56,6 +59,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     "auditor": {table: _READ for table in _EVERY_TABLE if table != "memberships"},
     "scheduler": {
         "cohorts": _READ,
+        "programmes": _READ,
         **{table: _WRITE for table in PARTICIPANT_DATA},
         "digest_checks": _WRITE,
         "sweeps": _WRITE,
@@ -64,6 +68,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
     },
     "serve": {
         "cohorts": _READ,
+        "programmes": _READ,
         "participants": ("SELECT", "UPDATE"),
         "audit_entries": ("SELECT", "INSERT"),
         "deadlines": ("SELECT", "INSERT", "UPDATE"),
