@@ -54,5 +54,8 @@ def serve(app: App, host: str, port: int, rate: int) -> None:
         access_log=False,
         proxy_headers=True,
         server_header=False,
+        # Longer than a reverse proxy keeps an idle upstream connection (nginx: 60 s), so
+        # that the server never closes one just as the proxy sends on it.
+        timeout_keep_alive=75,
         log_level="warning",
     )

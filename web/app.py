@@ -22,7 +22,7 @@ from starlette.applications import Starlette
 from starlette.concurrency import run_in_threadpool
 from starlette.datastructures import MutableHeaders
 from starlette.middleware import Middleware
-from starlette.requests import Request
+from starlette.requests import ClientDisconnect, Request
 from starlette.responses import HTMLResponse, PlainTextResponse, Response
 from starlette.routing import Route
 from starlette.types import ASGIApp, Message, Receive, Scope, Send
@@ -238,7 +238,11 @@ def create_app(
             except LinkClosed:
                 return closed()
             return shown(page)
-        form = await request.form()
+        try:
+            form = await request.form()
+        except ClientDisconnect:
+            # Nobody is left to answer; nothing was read, so nothing is recorded.
+            return Response(status_code=400)
         fields = {k: v for k, v in form.items() if isinstance(v, str)}
         try:
             page = await run_in_threadpool(workflow.open_link, token)
