@@ -8,14 +8,15 @@ from pathlib import Path
 import pytest
 from conftest import DAYS, enrol, make_cohort
 from engine_helpers import INVITE_DAY, LATER_DAYS, go, refused
-from helpers import on, outbox
-from selfservice_helpers import link_of, linked, self_service_cohort
+from helpers import on, outbox, read_eml
+from selfservice_helpers import LINK, link_of, linked, self_service_cohort, token_in
 
 from notifications.delivery import EmlChannel
 from workflow.clock import FixedClock
 from workflow.db import Database
 from workflow.engine import StepRequest, Workflow
 from workflow.errors import InvalidInput
+from workflow.links import SENT_TOKEN
 from workflow.selfservice import AlreadyRecorded, FormInvalid, LinkClosed
 
 D1 = DAYS[0]
@@ -173,7 +174,16 @@ def test_the_jti_invitation_carries_the_link_that_answers_it(
     go(sw, pid, "hold_manager_conversation", goals=("Mål",))
     on(clock, INVITE_DAY)
     sw.remind(channel=EmlChannel(tmp_path / "sent"))
-    sw.submit_link(link_of(sw, "jti_invitation"), {"on": INVITE_DAY.isoformat()})
+    [sent] = [r for r in outbox(sw) if r.rule == "jti_invitation"]
+    # The copy kept of a sent mail holds no working link; the mail the person got does.
+    assert LINK.findall(sent.body_text + sent.body_html) == []
+    assert f"/l/{SENT_TOKEN}" in sent.body_text and f"/l/{SENT_TOKEN}" in sent.body_html
+    [received] = (tmp_path / "sent").glob("jti_invitation-*.eml")
+    body = read_eml(received).get_body(preferencelist=("plain",))
+    assert body is not None
+    token = token_in(body.get_content())
+    assert sw.open_link(token).purpose == "jti"
+    sw.submit_link(token, {"on": INVITE_DAY.isoformat()})
     assert sw.participant(pid).state == "jti_completed"
     assert sw.history(pid)[-2].channel == "scheduler"
 

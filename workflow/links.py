@@ -8,6 +8,7 @@ bound to one person (by role), one participant and one step (its *purpose*), and
 from __future__ import annotations
 
 import hashlib
+import re
 import secrets
 from dataclasses import dataclass
 from datetime import date, datetime, time, timedelta
@@ -26,8 +27,10 @@ __all__ = [
     "PURPOSES",
     "RULE_LINKS",
     "SELF_SERVICE_MODES",
+    "SENT_TOKEN",
     "Purpose",
     "actor_for",
+    "hide_tokens",
     "mint",
     "pending_confirmations",
     "person_for",
@@ -141,6 +144,17 @@ def mint(step: Step, rule: str, role: str, language: str, settings: Settings) ->
     if role == "manager":
         extras["overview_link"] = _link(step, PURPOSES["overview"], role, language, settings)
     return extras
+
+
+# What a sent mail's stored copy shows in place of its links' tokens: the mail the person
+# received holds the link, the database only the token's hash.
+SENT_TOKEN = "(token-not-kept)"
+_TOKEN_IN_LINK = re.compile(r"(/l/)[A-Za-z0-9_-]{32}(?![A-Za-z0-9_-])")
+
+
+def hide_tokens(text: str) -> str:
+    """``text`` with the token of every personal link in it replaced by :data:`SENT_TOKEN`."""
+    return _TOKEN_IN_LINK.sub(rf"\g<1>{SENT_TOKEN}", text) if "/l/" in text else text
 
 
 def _link(step: Step, purpose: Purpose, role: str, language: str, settings: Settings) -> str:

@@ -37,7 +37,7 @@ from workflow import messages
 from workflow.clock import Clock, lease_clock_for
 from workflow.errors import ConcurrentChange, GuardFailed
 from workflow.kernel import Runtime, fire
-from workflow.links import CHASED_BY, pending_confirmations
+from workflow.links import CHASED_BY, hide_tokens, pending_confirmations
 from workflow.machine import attached
 from workflow.records import (
     COHORTS,
@@ -626,6 +626,16 @@ class _Claim:
         go), and in the same transaction renew the lease on ``renewing``, the next to send,
         if given: whether that is still held."""
         with self.runtime.db.transaction() as conn:
+            # Once a mail has gone, its stored copy keeps no link token: only the hash in the
+            # links table stays, so reading the outbox gives nobody a working link.
+            for row in rows:
+                text, html = hide_tokens(row.body_text), hide_tokens(row.body_html)
+                if text != row.body_text or html != row.body_html:
+                    conn.execute(
+                        update(OUTBOX)
+                        .where(self._held(row.id, pending=False))
+                        .values(body_text=text, body_html=html)
+                    )
             marked = conn.execute(
                 update(OUTBOX)
                 .where(self._held(*(row.id for row in rows), pending=False))
