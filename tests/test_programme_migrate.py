@@ -3,6 +3,7 @@ dry run, then exactly that plan applied; on SQLite and PostgreSQL with a real SM
 
 from __future__ import annotations
 
+import io
 import json
 from collections import Counter
 from datetime import timedelta
@@ -13,6 +14,7 @@ from engine_helpers import drive, go
 from helpers import fails, ok, on
 from hypothesis import given
 from hypothesis import strategies as st
+from pypdf import PdfReader
 from smtp_server import SmtpSink
 from sqlalchemy import select
 from sweep_helpers import Mornings, at
@@ -258,3 +260,41 @@ def test_any_map_option_is_pairs_of_states_or_a_clear_refusal(pairs: list[str]) 
         assert len(parsed) == len(pairs)
         assert all(old and new for old, new in parsed)
         assert {old for old, _ in parsed} == {p.partition("=")[0].strip() for p in pairs}
+
+
+# The next version with the first teaching day under another theme.
+RETHEMED = BUILTIN_TOML.replace(
+    'version = "leder-paa-spring/1"', 'version = "leder-paa-spring/3"'
+).replace('da = "Ledelse i en kommunal kontekst"', 'da = "Ledelse i kommunen"')
+
+
+def certificate_text(wf: Workflow, pid: int) -> str:
+    _, pdf = wf.certificate(pid)
+    return "".join(page.extract_text() for page in PdfReader(io.BytesIO(pdf)).pages)
+
+
+def test_a_finished_participants_certificate_keeps_the_days_of_their_own_version(
+    wf: Workflow, clock: FixedClock, tmp_path: Path
+) -> None:
+    make_cohort(wf)
+    done, certified = (
+        wf.enrol(
+            "H1",
+            name=name,
+            email=f"{name.lower()}@odense.dk",
+            municipality="Odense",
+            manager_name="Mette Kjær",
+            manager_email="mette@odense.dk",
+        ).participant.id
+        for name in ("Anna", "Bo")
+    )
+    drive(wf, clock, done, "completed")
+    clock.set(START)
+    drive(wf, clock, certified, "certified")
+    install(wf, tmp_path / "v3", RETHEMED)
+
+    wf.apply_migration(wf.plan_migration("H1", "leder-paa-spring/3").plan)
+
+    assert wf.participant(done).definition_version == "leder-paa-spring/1"
+    assert "Ledelse i en kommunal kontekst" in certificate_text(wf, done)
+    assert "Ledelse i kommunen" in certificate_text(wf, certified)

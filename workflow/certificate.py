@@ -303,7 +303,7 @@ def certificate_pdf(runtime: Runtime, ref: str | int) -> tuple[str, bytes]:
         list(cohort.days),
         issued_on,
         certificate_code(row.id, issued_on, secret=runtime.settings.certificate_secret),
-        cohort.rules.day_themes,
+        row.rules.day_themes,
     )
     return file_name(row.id), pdf
 

@@ -145,6 +145,12 @@ class ParticipantRow:
     erased_at: datetime | None
     updated_at: datetime
 
+    @property
+    def rules(self) -> Programme:
+        """The programme version this participant's path was last written under: their
+        cohort's, unless they had finished when the cohort moved to another."""
+        return programme_of(self.definition_version) or BUILTIN
+
     @classmethod
     def from_row(cls, row: Row[Any]) -> ParticipantRow:
         # Filled in directly: a frozen dataclass's __init__ sets each of its twenty fields
