@@ -6,8 +6,6 @@ from __future__ import annotations
 from datetime import date, timedelta
 from functools import lru_cache
 
-import holidays
-
 __all__ = ["AFTER", "AHEAD", "holiday_name", "is_working_day", "working_day"]
 
 AHEAD = "ahead"
@@ -16,6 +14,10 @@ AFTER = "after"
 
 @lru_cache(maxsize=64)
 def _year(year: int) -> dict[date, str]:
+    # Imported when a date is first checked, so that commands which check none do not pay
+    # for loading it (some 45 ms).
+    import holidays
+
     return dict(holidays.country_holidays("DK", years=year, language="da").items())
 
 
