@@ -362,20 +362,21 @@ def _apply(recorder: Recorders, link: Any, purpose: str, values: Mapping[str, An
             municipality=values["municipality"],
         )
         return
+    engine.advance(ref, _request(purpose, values))
+
+
+def _request(purpose: str, values: Mapping[str, Any]) -> StepRequest:
+    """The step a submitted form of ``purpose`` (other than the host's) asks for."""
     if purpose == "closing" and values["outcome"] == "declined":
-        engine.advance(ref, StepRequest("decline_closing_conversation"))
-        return
+        return StepRequest("decline_closing_conversation")
     trigger = PURPOSES[purpose].trigger
     assert trigger is not None
-    engine.advance(
-        ref,
-        StepRequest(
-            trigger,
-            on=values.get("on"),
-            goals=tuple(values.get("goals", ())),
-            note=values.get("agreements") or None,
-            internship=values.get("internship"),
-        ),
+    return StepRequest(
+        trigger,
+        on=values.get("on"),
+        goals=tuple(values.get("goals", ())),
+        note=values.get("agreements") or None,
+        internship=values.get("internship"),
     )
 
 
@@ -442,24 +443,7 @@ def _keep_for_approval(
 def _apply_dry(recorder: Recorders, link: Any, values: Mapping[str, Any]) -> None:
     """Check the guards now, so that a refusal is shown to the person and not the approver."""
     engine = recorder("check", "link")
-    if link.purpose == "closing" and values["outcome"] == "declined":
-        engine.advance(
-            link.participant_id, StepRequest("decline_closing_conversation"), dry_run=True
-        )
-        return
-    trigger = PURPOSES[link.purpose].trigger
-    assert trigger is not None
-    engine.advance(
-        link.participant_id,
-        StepRequest(
-            trigger,
-            on=values.get("on"),
-            goals=tuple(values.get("goals", ())),
-            note=values.get("agreements") or None,
-            internship=values.get("internship"),
-        ),
-        dry_run=True,
-    )
+    engine.advance(link.participant_id, _request(link.purpose, values), dry_run=True)
 
 
 # -- approvals --------------------------------------------------------------------------------

@@ -15,7 +15,7 @@ from dataclasses import dataclass, field
 from datetime import date, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import func, literal_column, or_, select, true, update
+from sqlalchemy import bindparam, func, literal_column, or_, select, true, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.elements import ColumnElement
 
@@ -628,14 +628,18 @@ class _Claim:
         with self.runtime.db.transaction() as conn:
             # Once a mail has gone, its stored copy keeps no link token: only the hash in the
             # links table stays, so reading the outbox gives nobody a working link.
+            hidden = []
             for row in rows:
                 text, html = hide_tokens(row.body_text), hide_tokens(row.body_html)
                 if text != row.body_text or html != row.body_html:
-                    conn.execute(
-                        update(OUTBOX)
-                        .where(self._held(row.id, pending=False))
-                        .values(body_text=text, body_html=html)
-                    )
+                    hidden.append({"row_id": row.id, "text": text, "html": html})
+            if hidden:
+                conn.execute(
+                    update(OUTBOX)
+                    .where(OUTBOX.c.id == bindparam("row_id"), OUTBOX.c.claim_token == self.token)
+                    .values(body_text=bindparam("text"), body_html=bindparam("html")),
+                    hidden,
+                )
             marked = conn.execute(
                 update(OUTBOX)
                 .where(self._held(*(row.id for row in rows), pending=False))
