@@ -8,7 +8,7 @@ import click
 
 from cli.app import App
 from cli.output import emit, json_option, table
-from cli.params import DATE, DATE_LIST
+from cli.params import DATE, DATE_LIST, allow_holiday_option
 
 
 @click.group()
@@ -75,7 +75,7 @@ def cohort() -> None:
     type=DATE,
     help="A day the cohort is closed: no timed message goes out (repeatable).",
 )
-@click.option("--allow-holiday", is_flag=True, help="Accept a teaching day on a public holiday.")
+@allow_holiday_option
 @json_option("Print the cohort as JSON.")
 @click.pass_obj
 def create(
@@ -251,7 +251,7 @@ def update(
     help="Which teaching day (1-5 in the built-in programme).",
 )
 @click.argument("new_date", metavar="DATE", type=DATE)
-@click.option("--allow-holiday", is_flag=True, help="Accept a public holiday or closure day.")
+@allow_holiday_option
 @click.pass_obj
 def reschedule(app: App, code: str, day: int, new_date: date, allow_holiday: bool) -> None:
     """Move teaching day N of cohort CODE to DATE; pending deadlines follow."""

@@ -82,3 +82,10 @@ class OutputFileType(click.Path):
 DATE = DateType()
 DATE_LIST = DateListType()
 OUTPUT_FILE = OutputFileType()
+
+
+allow_holiday_option = click.option(
+    "--allow-holiday",
+    is_flag=True,
+    help="Accept a teaching day on a public holiday or closure day.",
+)

@@ -3,11 +3,16 @@
 from __future__ import annotations
 
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 
 from cli.app import App, LpsClickError
 from cli.output import emit, json_option, table
+from cli.params import allow_holiday_option
+
+if TYPE_CHECKING:
+    from workflow.moves import MigrationPlan
 
 _FILE = click.Path(exists=True, dir_okay=False, path_type=Path)
 
@@ -111,6 +116,14 @@ def default(app: App, version: str) -> None:
     metavar="OLD=NEW",
     help="Where a state with no place in the new version goes (repeatable).",
 )
+@click.option(
+    "--day",
+    "days",
+    multiple=True,
+    metavar="N=DATE",
+    help="The date of a teaching day the new version adds (repeatable).",
+)
+@allow_holiday_option
 @click.option("--dry-run", "dry", is_flag=True, help="Say what would happen; change nothing.")
 @click.option("--apply", "plan", metavar="PLAN", help="Carry out the dry run with this plan id.")
 @json_option("Print the plan as JSON.")
@@ -120,13 +133,15 @@ def migrate(
     cohort: str | None,
     to_version: str | None,
     mapping: tuple[str, ...],
+    days: tuple[str, ...],
+    allow_holiday: bool,
     dry: bool,
     plan: str | None,
     as_json: bool,
 ) -> None:
     """Move a cohort's participants to another programme version: first --dry-run (who
     moves, who is blocked and why, who has finished; exit 1 if anyone is blocked), then
-    --apply PLAN to carry out exactly that plan."""
+    --apply PLAN to carry out exactly that plan (the blocked stay on their version)."""
     if dry == (plan is not None):
         raise click.UsageError("give either --dry-run (with --cohort and --to) or --apply PLAN")
     if plan is not None:
@@ -139,23 +154,37 @@ def migrate(
                 "to_version": done.to_version,
                 "moved": done.moved,
                 "finished": done.finished,
+                "blocked": [move.as_json() for move in done.blocked],
             },
             f"Plan {done.plan}: moved {done.moved} participants of cohort {done.cohort} to "
             f"{done.to_version}; {done.finished} finished left as they were.",
         )
+        if done.blocked:
+            raise LpsClickError(
+                [
+                    f"#{m.id} {m.email} stays on {m.from_version}: {'; '.join(m.reasons)}"
+                    for m in done.blocked
+                ]
+            )
         return
     if not cohort or not to_version:
         raise click.UsageError("--dry-run needs --cohort CODE and --to VERSION")
-    found = app.workflow().plan_migration(cohort, to_version, mapping)
+    found = app.workflow().plan_migration(
+        cohort, to_version, mapping, days, allow_holiday=allow_holiday
+    )
 
     def text() -> None:
         click.echo(
             f"Plan {found.plan}: cohort {found.cohort} from {found.from_version} "
             f"to {found.to_version}"
         )
+        if found.from_days != found.to_days:
+            click.echo(f"  teaching days: {_days_change(found)}")
         for move in found.participants:
             who = f"#{move.id} {move.email}"
-            if move.outcome == "moves":
+            if move.outcome == "moves" and move.from_version == move.to_version:
+                click.echo(f"  moves     {who}: {move.from_state}, {move.reasons[0]}")
+            elif move.outcome == "moves":
                 click.echo(
                     f"  moves     {who}: {move.from_state} ({move.from_version}) → "
                     f"{move.to_state} ({move.to_version})"
@@ -168,11 +197,26 @@ def migrate(
                     click.echo(f"              - {reason}")
             else:
                 click.echo(f"  finished  {who}: {move.from_state}, left as they are")
-        if not found.blocked:
-            click.echo(f"Carry it out with: lps programme migrate --apply {found.plan}")
+        click.echo(f"Carry it out with: lps programme migrate --apply {found.plan}")
+        if found.blocked:
+            click.echo("  (the blocked stay on their version; the others move)")
 
     emit(as_json, found.as_json(), text)
     if found.blocked:
         raise LpsClickError(
             [f"{len(found.blocked)} of {len(found.participants)} participants are blocked"]
         )
+
+
+def _days_change(found: MigrationPlan) -> str:
+    before, after = len(found.from_days), len(found.to_days)
+    if after > before:
+        return f"{before} → {after}; " + ", ".join(
+            f"day {n} on {day.isoformat()}" for n, day in found.added_days
+        )
+    left = [
+        f"day {n} ({day.isoformat()})"
+        for n, day in enumerate(found.from_days, start=1)
+        if n > after
+    ]
+    return f"{before} → {after}; {', '.join(left)} kept only for those who stay"

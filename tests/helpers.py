@@ -59,3 +59,10 @@ def outbox(wf: Workflow) -> list[Any]:
 def read_eml(path: Path) -> EmailMessage:
     """The message in the .eml file ``path``."""
     return cast(EmailMessage, message_from_bytes(path.read_bytes(), policy=policy.default))
+
+
+def install_programme_text(wf: Workflow, folder: Path, text: str) -> None:
+    """Install the programme definition ``text`` from a file of its own in ``folder``."""
+    folder.mkdir()
+    (folder / "programme.toml").write_text(text, encoding="utf-8")
+    wf.install_programme(folder / "programme.toml")

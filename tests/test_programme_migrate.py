@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import DAYS, START, Cli, make_cohort
 from engine_helpers import drive, go
-from helpers import fails, ok, on
+from helpers import fails, install_programme_text, ok, on
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
@@ -23,7 +23,7 @@ from states.definition import BUILTIN_TOML
 from states.programme import STATE_NAMES
 from workflow.clock import FixedClock
 from workflow.engine import Workflow
-from workflow.errors import InvalidInput, LpsError
+from workflow.errors import InvalidInput
 from workflow.moves import parse_map
 from workflow.records import DEADLINES, PARTICIPANTS
 from workflow.verify import verify_audit
@@ -79,12 +79,6 @@ def everyone(wf: Workflow, clock: FixedClock) -> dict[str, int]:
     return ids
 
 
-def install(wf: Workflow, folder: Path, text: str) -> None:
-    folder.mkdir()
-    (folder / "programme.toml").write_text(text, encoding="utf-8")
-    wf.install_programme(folder / "programme.toml")
-
-
 def pending(wf: Workflow, pid: int) -> dict[str, object]:
     with wf.db.reading() as conn:
         rows = conn.execute(select(DEADLINES).where(DEADLINES.c.participant_id == pid)).all()
@@ -95,7 +89,7 @@ def test_a_cohort_in_every_state_moves_to_the_next_version_and_nobody_gets_mail_
     wf: Workflow, clock: FixedClock, sink: SmtpSink, tmp_path: Path
 ) -> None:
     ids = everyone(wf, clock)
-    install(wf, tmp_path / "v2", SECOND)
+    install_programme_text(wf, tmp_path / "v2", SECOND)
     mornings = Mornings(wf, clock, sink)
     mornings.sweep(at(MOMENT))
     before = {pid: wf.participant(pid).state for pid in ids.values()}
@@ -167,7 +161,7 @@ def test_a_version_with_no_place_for_what_happened_blocks_and_says_why(
     wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     ids = everyone(wf, clock)
-    install(wf, tmp_path / "nv", NO_VISIT)
+    install_programme_text(wf, tmp_path / "nv", NO_VISIT)
     plan = wf.plan_migration("H1", "uden-besoeg/1")
     reasons = {m.from_state: m.reasons for m in plan.participants if m.outcome == "blocked"}
     assert reasons["career_visit_held"] == (
@@ -181,23 +175,56 @@ def test_a_version_with_no_place_for_what_happened_blocks_and_says_why(
     mapped = next(m for m in with_map.participants if m.from_state == "career_visit_held")
     assert mapped.to_state == "day_3"
     assert mapped.reasons == ("a career visit is recorded (2027-03-29); uden-besoeg/1 has none",)
-    try:
-        wf.apply_migration(with_map.plan)
-    except LpsError as refused:
-        assert "is blocked: a career visit is recorded" in str(refused)
-    else:
-        raise AssertionError("a plan with blocked participants was applied")
-    assert {wf.participant(pid).definition_version for pid in ids.values()} == {
-        "leder-paa-spring/1"
+
+    # The others move; whoever is blocked stays on the version their path is on, and goes on.
+    done = wf.apply_migration(with_map.plan)
+    with_visit = ("career_visit_held", "day_4", "day_5", "certified", "closing_conversation_held")
+    assert {m.id for m in done.blocked} == {ids[state] for state in with_visit}
+    assert (done.moved, done.finished) == (13 - len(with_visit), 3)
+    versions = {state: wf.participant(pid).definition_version for state, pid in ids.items()}
+    assert {state for state, version in versions.items() if version == "leder-paa-spring/1"} == {
+        *with_visit,
+        "completed",
+        "withdrawn",
+        "deferred",
     }
-    assert wf.cohort("H1").programme == "leder-paa-spring/1"
+    assert wf.cohort("H1").programme == "uden-besoeg/1"
+    assert wf.participant(ids["day_4"]).as_json()["programme"] == "leder-paa-spring/1"
+
+    # On their own version the career visit still counts towards the certificate ...
+    stayed = ids["day_4"]
+    on(clock, D5)
+    go(wf, stayed, "register_day")
+    go(wf, stayed, "deliver_speech")
+    assert wf.participant(stayed).state == "certified"
+    # ... and on the new one there is none to hold.
+    moved = ids["day_3"]
+    assert "hold_career_visit" not in {t.trigger for t in wf.triggers(moved)}
+    on(clock, D4)
+    go(wf, moved, "register_day")
+    on(clock, D5)
+    go(wf, moved, "register_day")
+    go(wf, moved, "deliver_speech")
+    assert wf.participant(moved).state == "certified"
+    clock.set(START)  # before day 1, while the cohort takes enrolments
+    newcomer = wf.enrol(
+        "H1",
+        name="Ny Deltager",
+        email="ny@odense.dk",
+        municipality="Odense",
+        manager_name="Leder",
+        manager_email="leder@odense.dk",
+    ).participant
+    assert newcomer.definition_version == "uden-besoeg/1"
+    report = verify_audit(wf.db)
+    assert report.ok, report.problems
 
 
 def test_the_cli_dry_run_then_apply_and_apply_refused_after_a_change(
     lps: Cli, wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     ids = everyone(wf, clock)
-    install(wf, tmp_path / "v2", SECOND)
+    install_programme_text(wf, tmp_path / "v2", SECOND)
     lps.now = at(MOMENT).isoformat()
     result = ok(lps, "programme", "migrate", "--cohort", "H1", "--to", "leder-paa-spring/2",
                 "--dry-run", "--json")  # fmt: skip
@@ -291,7 +318,7 @@ def test_a_finished_participants_certificate_keeps_the_days_of_their_own_version
     drive(wf, clock, done, "completed")
     clock.set(START)
     drive(wf, clock, certified, "certified")
-    install(wf, tmp_path / "v3", RETHEMED)
+    install_programme_text(wf, tmp_path / "v3", RETHEMED)
 
     wf.apply_migration(wf.plan_migration("H1", "leder-paa-spring/3").plan)
 

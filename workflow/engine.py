@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
+from dataclasses import replace
 from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -261,20 +262,35 @@ class Workflow:
             return programmes.set_default(conn, version)
 
     def plan_migration(
-        self, cohort: str, to_version: str, mapping: Sequence[str] = ()
+        self,
+        cohort: str,
+        to_version: str,
+        mapping: Sequence[str] = (),
+        days: Sequence[str] = (),
+        *,
+        allow_holiday: bool = False,
     ) -> MigrationPlan:
         """Dry run of moving cohort ``cohort`` to ``to_version`` (``mapping``: ``OLD=NEW``
-        states): every participant moves, is blocked (with reasons) or has finished. The plan
-        is kept for :meth:`apply_migration`; no participant is touched."""
+        states; ``days``: ``N=YYYY-MM-DD`` for each day the version has beyond the cohort's):
+        every participant moves, is blocked (with reasons) or has finished. The plan is kept
+        for :meth:`apply_migration`; no participant is touched."""
         from workflow import moves
 
         return moves.dry_run(
-            self.db, cohort, to_version, moves.parse_map(list(mapping)), self.now(), self.actor
+            self.db,
+            cohort,
+            to_version,
+            moves.parse_map(list(mapping)),
+            self.now(),
+            self.actor,
+            moves.parse_days(list(days)),
+            allow_holiday,
         )
 
     def apply_migration(self, plan: str) -> Moved:
-        """Carry out the dry run ``plan`` exactly; refused, naming who, if anyone changed since
-        or is blocked."""
+        """Carry out the dry run ``plan`` exactly: the cohort and everyone who moves go to the
+        new version, the blocked stay on theirs (named in the result). Refused, naming who,
+        if anyone changed since."""
         from workflow import moves
 
         return moves.apply_plan(self.db, plan, self.now(), self.actor)
@@ -435,7 +451,7 @@ class Workflow:
                 .where(COHORTS.c.id == cohort.id)
                 .values({field: values[field] for field in changed})
             )
-            updated = CohortRow(**{**cohort.__dict__, **{f: values[f] for f in changed}})
+            updated = replace(cohort, **{f: values[f] for f in changed})
             note = "; ".join(
                 f"{field.replace('_', ' ')} {_shown(old[field])} → {_shown(values[field])}"
                 for field in changed
@@ -489,6 +505,11 @@ class Workflow:
             days = list(cohort.days)
             days[day - 1] = new_date
             check_days(days, count)
+            if cohort.later_days and new_date >= cohort.later_days[0]:
+                raise InvalidInput(
+                    f"day {day} must come before {cohort.later_days[0].isoformat()}, day "
+                    f"{count + 1} of those still on a programme version with more days"
+                )
             if not allow_holiday:
                 holidays = validation.holiday_refusals([new_date], cohort.plan.closures)
                 if holidays:
@@ -501,37 +522,41 @@ class Workflow:
                     schedule_sequence=cohort.schedule_sequence + 1,
                 )
             )
-            plan = CohortPlan(
-                cohort.code,
-                tuple(days),
-                cohort.max_absences,
-                cohort.send_hour,
-                cohort.plan.programme,
-                cohort.closed,
-            )
-            members = select(PARTICIPANTS.c.id).where(PARTICIPANTS.c.cohort_id == cohort.id)
-            for moment in cohort_deadlines(plan):
-                conn.execute(
-                    update(DEADLINES)
-                    .where(
-                        DEADLINES.c.participant_id.in_(members),
-                        DEADLINES.c.rule == moment.rule,
-                        DEADLINES.c.occurrence == moment.occurrence,
-                        DEADLINES.c.status == "pending",
-                    )
-                    .values(due_at=moment.due_at, expires_at=moment.expires_at)
+            moved = replace(cohort, days=tuple(days))
+            # Each version's rules put the deadlines of its own participants.
+            versions = conn.execute(
+                select(PARTICIPANTS.c.definition_version)
+                .where(PARTICIPANTS.c.cohort_id == cohort.id)
+                .distinct()
+            ).scalars()
+            for version in sorted(versions):
+                plan = moved.as_version(version).plan
+                members = select(PARTICIPANTS.c.id).where(
+                    PARTICIPANTS.c.cohort_id == cohort.id,
+                    PARTICIPANTS.c.definition_version == version,
                 )
-            if day == 1:
-                letter = host_letter_deadline(now, plan)
-                conn.execute(
-                    update(DEADLINES)
-                    .where(
-                        DEADLINES.c.participant_id.in_(members),
-                        DEADLINES.c.rule == letter.rule,
-                        DEADLINES.c.status == "pending",
+                for moment in cohort_deadlines(plan):
+                    conn.execute(
+                        update(DEADLINES)
+                        .where(
+                            DEADLINES.c.participant_id.in_(members),
+                            DEADLINES.c.rule == moment.rule,
+                            DEADLINES.c.occurrence == moment.occurrence,
+                            DEADLINES.c.status == "pending",
+                        )
+                        .values(due_at=moment.due_at, expires_at=moment.expires_at)
                     )
-                    .values(due_at=letter.due_at)
-                )
+                if day == 1:
+                    letter = host_letter_deadline(now, plan)
+                    conn.execute(
+                        update(DEADLINES)
+                        .where(
+                            DEADLINES.c.participant_id.in_(members),
+                            DEADLINES.c.rule == letter.rule,
+                            DEADLINES.c.status == "pending",
+                        )
+                        .values(due_at=letter.due_at)
+                    )
         return self.cohort(code)
 
     # -- participants -------------------------------------------------------------------------
@@ -826,6 +851,7 @@ class Workflow:
         with self.db.reading() as conn:
             row = find_participant(conn, ref)
             cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
+        cohort = cohort.as_version(row.definition_version)
         situation = Situation(row.state, row.facts, cohort.plan, row.municipality, self.now())
         views = []
         for trigger in cohort.rules.triggers:

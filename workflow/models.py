@@ -51,7 +51,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0008"
+SCHEMA_REVISION = "0009"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -157,6 +157,8 @@ MIGRATION_PLANS = Table(
     Column("cohort", String(64), nullable=False),
     Column("to_version", String(40), nullable=False),
     Column("mapping", JsonDoc, default=list, nullable=False),
+    # {day number: ISO date} of the days the new version adds to the cohort
+    Column("days", JsonDoc, default=dict, server_default="{}", nullable=False),
     # [participant id, row version] of everyone the dry run listed
     Column("participants", JsonDoc, default=list, nullable=False),
     Column("created_at", UTCDateTime(), nullable=False),

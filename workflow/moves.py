@@ -4,9 +4,10 @@ each of them, what would happen and why, and the application of exactly that pla
 from __future__ import annotations
 
 import hashlib
+import itertools
 import json
 from dataclasses import dataclass, replace
-from datetime import datetime
+from datetime import date, datetime
 from typing import Any
 
 from sqlalchemy import select, update
@@ -16,13 +17,15 @@ from states.errors import LpsError
 from states.facts import Facts
 from states.programme import FINAL_STATES, LOCAL_TZ, CohortPlan, Programme, outstanding
 from states.rules import DueMoment, certified_deadlines, cohort_deadlines
+from workflow.clock import SUPPORTED_YEARS, in_supported_range
 from workflow.db import Database
-from workflow.errors import InvalidInput, NotFound
+from workflow.errors import GuardFailed, InvalidInput, NotFound
 from workflow.kernel import write
 from workflow.models import COHORTS, DEADLINES, MIGRATION_PLANS, PARTICIPANTS
 from workflow.programmes import resolve
 from workflow.queries import cohort_row
 from workflow.records import CohortRow, ParticipantRow, Step
+from workflow.validation import holiday_refusals
 
 __all__ = [
     "DeadlineChange",
@@ -32,6 +35,7 @@ __all__ = [
     "ParticipantMove",
     "apply_plan",
     "dry_run",
+    "parse_days",
     "parse_map",
 ]
 
@@ -123,10 +127,22 @@ class MigrationPlan:
     to_version: str
     mapping: tuple[tuple[str, str], ...]
     participants: tuple[ParticipantMove, ...]
+    # The cohort's teaching days before and after: a version with more days adds dates.
+    from_days: tuple[date, ...] = ()
+    to_days: tuple[date, ...] = ()
 
     @property
     def blocked(self) -> list[ParticipantMove]:
         return [p for p in self.participants if p.outcome == "blocked"]
+
+    @property
+    def added_days(self) -> tuple[tuple[int, date], ...]:
+        """The days the move gives the cohort, by number."""
+        return tuple(
+            (number, day)
+            for number, day in enumerate(self.to_days, start=1)
+            if number > len(self.from_days)
+        )
 
     def as_json(self) -> dict[str, Any]:
         return {
@@ -134,6 +150,8 @@ class MigrationPlan:
             "cohort": self.cohort,
             "from_version": self.from_version,
             "to_version": self.to_version,
+            "from_days": [day.isoformat() for day in self.from_days],
+            "to_days": [day.isoformat() for day in self.to_days],
             "participants": [p.as_json() for p in self.participants],
         }
 
@@ -147,6 +165,8 @@ class Moved:
     to_version: str
     moved: int
     finished: int
+    # Those who stay where they are, on their own version, and why.
+    blocked: tuple[ParticipantMove, ...] = ()
 
 
 def parse_map(pairs: list[str]) -> tuple[tuple[str, str], ...]:
@@ -160,6 +180,72 @@ def parse_map(pairs: list[str]) -> tuple[tuple[str, str], ...]:
             raise InvalidInput(f"state {old} is mapped twice")
         found[old] = new
     return tuple(sorted(found.items()))
+
+
+def parse_days(pairs: list[str]) -> tuple[tuple[int, date], ...]:
+    """``N=YYYY-MM-DD``: the date of teaching day N that a version with more days adds;
+    refuse a malformed or repeated one."""
+    found: dict[int, date] = {}
+    for pair in pairs:
+        number, sep, text = (part.strip() for part in pair.partition("="))
+        if not sep or not number.isascii() or not number.isdigit() or not 1 <= int(number) <= 8:
+            raise InvalidInput(f"--day '{pair}' is not N=YYYY-MM-DD with N from 1 to 8")
+        try:
+            day = date.fromisoformat(text) if len(text) == 10 and text.isascii() else None
+        except ValueError:
+            day = None
+        if day is None:
+            raise InvalidInput(f"--day '{pair}': '{text}' is not a date (YYYY-MM-DD)")
+        if not in_supported_range(day):
+            raise InvalidInput(f"--day '{pair}' is outside the supported years {SUPPORTED_YEARS}")
+        if int(number) in found:
+            raise InvalidInput(f"--day {int(number)} is given twice")
+        found[int(number)] = day
+    return tuple(sorted(found.items()))
+
+
+def _cohort_days(
+    cohort: CohortRow,
+    target: Programme,
+    added: tuple[tuple[int, date], ...],
+    allow_holiday: bool,
+) -> tuple[date, ...]:
+    """Every date the cohort keeps on ``target``: its own, any kept for those on a version
+    with more days, and those ``added`` for the days ``target`` has beyond them."""
+    stored = list(cohort.stored_days)
+    count = target.definition.day_count
+    given = dict(added)
+    for number in given:
+        if number > count:
+            raise InvalidInput(
+                f"--day {number}: {target.version} has {count} teaching days, not {number}"
+            )
+        if number <= len(stored):
+            raise InvalidInput(
+                f"--day {number}: day {number} of cohort {cohort.code} is "
+                f"{stored[number - 1].isoformat()}; move it with `lps cohort reschedule`"
+            )
+    missing = [n for n in range(len(stored) + 1, count + 1) if n not in given]
+    if missing:
+        raise InvalidInput(
+            f"{target.version} has {count} teaching days and cohort {cohort.code} has "
+            f"{len(stored)}; give the new ones their dates with "
+            + " ".join(f"--day {n}=YYYY-MM-DD" for n in missing)
+        )
+    new = [given[n] for n in range(len(stored) + 1, count + 1)]
+    days = stored + new
+    for number, (earlier, later) in enumerate(itertools.pairwise(days), start=2):
+        if later <= earlier:
+            raise InvalidInput(
+                f"day {number} ({later.isoformat()}) must come after day {number - 1} "
+                f"({earlier.isoformat()})"
+            )
+    if new and not allow_holiday:
+        closures = target.definition.closures | cohort.closed
+        refused = holiday_refusals(new, closures)
+        if refused:
+            raise GuardFailed("migrate", refused)
+    return tuple(days)
 
 
 # -- what a version has room for ---------------------------------------------------------------
@@ -262,22 +348,26 @@ def _deadline_changes(
 
 
 def _plan(
-    conn: Connection, code: str, to_version: str, mapping: tuple[tuple[str, str], ...]
+    conn: Connection,
+    code: str,
+    to_version: str,
+    mapping: tuple[tuple[str, str], ...],
+    added: tuple[tuple[int, date], ...] = (),
+    allow_holiday: bool = False,
 ) -> tuple[MigrationPlan, CohortRow, list[ParticipantRow], dict[int, dict[Any, int]]]:
     cohort = cohort_row(conn, code)
     target = resolve(conn, to_version)
-    if len(cohort.days) != target.definition.day_count:
-        raise InvalidInput(
-            f"cohort {cohort.code} has {len(cohort.days)} teaching days and {target.version} "
-            f"has {target.definition.day_count}; a cohort keeps its days"
-        )
+    stored = _cohort_days(cohort, target, added, allow_holiday)
+    count = target.definition.day_count
     bad = [new for _, new in mapping if new not in target.state_names]
     if bad:
         raise InvalidInput(
             f"--map names {', '.join(bad)}, which {target.version} has no state for; "
             f"its states: {', '.join(target.state_names)}"
         )
-    moved = replace(cohort, programme=target.version)
+    moved = replace(
+        cohort, programme=target.version, days=stored[:count], later_days=stored[count:]
+    )
     plan = moved.plan
     rows = [
         ParticipantRow.from_row(r)
@@ -310,6 +400,21 @@ def _plan(
                     row.state,
                     row.definition_version,
                     row.definition_version,
+                    row.version,
+                )
+            )
+            continue
+        if row.definition_version == target.version:
+            moves.append(
+                ParticipantMove(
+                    row.id,
+                    row.email,
+                    "moves",
+                    (f"already on {target.version}: nothing to do",),
+                    row.state,
+                    row.state,
+                    row.definition_version,
+                    target.version,
                     row.version,
                 )
             )
@@ -349,13 +454,21 @@ def _plan(
                 "cohort": cohort.code,
                 "to": target.version,
                 "map": mapping,
+                "days": [day.isoformat() for day in stored],
                 "moves": [[m.row_version, m.as_json()] for m in moves],
             },
             sort_keys=True,
         ).encode()
     ).hexdigest()[:16]
     result = MigrationPlan(
-        digest, cohort.code, cohort.programme, target.version, mapping, tuple(moves)
+        digest,
+        cohort.code,
+        cohort.programme,
+        target.version,
+        mapping,
+        tuple(moves),
+        cohort.days,
+        moved.days,
     )
     ids = {
         pid: {(r.rule, r.occurrence): r.id for r in found} for pid, found in deadline_rows.items()
@@ -370,11 +483,14 @@ def dry_run(
     mapping: tuple[tuple[str, str], ...],
     now: datetime,
     actor: str,
+    added: tuple[tuple[int, date], ...] = (),
+    allow_holiday: bool = False,
 ) -> MigrationPlan:
-    """What moving cohort ``code`` to ``to_version`` would do; the plan is kept, so that
-    ``apply_plan`` can carry out exactly it. Nothing about the participants is written."""
+    """What moving cohort ``code`` to ``to_version`` would do (``added``: the dates of the
+    days the version has beyond the cohort's); the plan is kept, so that ``apply_plan`` can
+    carry out exactly it. Nothing about the participants is written."""
     with db.transaction() as conn:
-        plan, _, _, _ = _plan(conn, code, to_version, mapping)
+        plan, _, _, _ = _plan(conn, code, to_version, mapping, added, allow_holiday)
         known = conn.execute(
             select(MIGRATION_PLANS.c.id).where(MIGRATION_PLANS.c.id == plan.plan)
         ).first()
@@ -385,6 +501,7 @@ def dry_run(
                     cohort=plan.cohort,
                     to_version=plan.to_version,
                     mapping=[list(pair) for pair in mapping],
+                    days={str(number): day.isoformat() for number, day in added},
                     participants=[[m.id, m.row_version] for m in plan.participants],
                     created_at=now,
                     created_by=actor,
@@ -395,7 +512,8 @@ def dry_run(
 
 def apply_plan(db: Database, plan_id: str, now: datetime, actor: str) -> Moved:
     """Carry out the dry run ``plan_id``: each participant who moves in one transaction with a
-    ``migrate`` audit entry. Refused, naming who, if anyone changed since or is blocked."""
+    ``migrate`` audit entry; the blocked stay on their version, and are named in the result.
+    Refused, naming who, if anyone changed since the dry run."""
     with db.reading() as conn:
         stored = conn.execute(
             select(MIGRATION_PLANS).where(MIGRATION_PLANS.c.id == plan_id.strip())
@@ -404,8 +522,20 @@ def apply_plan(db: Database, plan_id: str, now: datetime, actor: str) -> Moved:
             raise NotFound(
                 f"no migration plan {plan_id}; make one with `lps programme migrate --dry-run`"
             )
+        if stored.applied_at is not None:
+            raise MigrationRefused(
+                [
+                    f"plan {stored.id} was applied on {_local(stored.applied_at)} by "
+                    f"{stored.applied_by}; make a new dry run"
+                ]
+            )
         mapping = tuple((old, new) for old, new in stored.mapping)
-        plan, moved_cohort, rows, ids = _plan(conn, stored.cohort, stored.to_version, mapping)
+        added = tuple(
+            (int(number), date.fromisoformat(day)) for number, day in sorted(stored.days.items())
+        )
+        plan, moved_cohort, rows, ids = _plan(
+            conn, stored.cohort, stored.to_version, mapping, added, allow_holiday=True
+        )
     then = {pid: version for pid, version in stored.participants}
     by_id = {row.id: row for row in rows}
     changed = [
@@ -429,31 +559,33 @@ def apply_plan(db: Database, plan_id: str, now: datetime, actor: str) -> Moved:
                 "make a new dry run"
             ]
         )
-    if plan.blocked:
-        raise MigrationRefused(
-            [f"#{m.id} {m.email} is blocked: {'; '.join(m.reasons)}" for m in plan.blocked]
-            + [f"plan {plan_id}: nobody was moved; settle the blocked ones and make a new dry run"]
-        )
-    moved = 0
-    for move in plan.participants:
-        if move.outcome != "moves":
-            continue
-        with db.transaction() as conn:
-            _move_one(
-                conn, by_id[move.id], moved_cohort, move, plan, ids.get(move.id, {}), now, actor
-            )
-        moved += 1
+    # The cohort moves first, so that whoever enrols from now on starts on the new version
+    # while the others move one by one.
     with db.transaction() as conn:
         conn.execute(
-            update(COHORTS).where(COHORTS.c.code == plan.cohort).values(programme=plan.to_version)
+            update(COHORTS)
+            .where(COHORTS.c.code == plan.cohort)
+            .values(
+                programme=plan.to_version,
+                **{f"day_{n}": day for n, day in enumerate(moved_cohort.stored_days, start=1)},
+            )
         )
         conn.execute(
             update(MIGRATION_PLANS)
             .where(MIGRATION_PLANS.c.id == plan.plan)
             .values(applied_at=now, applied_by=actor)
         )
+    moved = 0
+    for move in plan.participants:
+        if move.outcome != "moves" or move.from_version == move.to_version:
+            continue
+        with db.transaction() as conn:
+            _move_one(
+                conn, by_id[move.id], moved_cohort, move, plan, ids.get(move.id, {}), now, actor
+            )
+        moved += 1
     finished = sum(1 for m in plan.participants if m.outcome == "finished")
-    return Moved(plan.plan, plan.cohort, plan.to_version, moved, finished)
+    return Moved(plan.plan, plan.cohort, plan.to_version, moved, finished, tuple(plan.blocked))
 
 
 def _move_one(
@@ -466,7 +598,7 @@ def _move_one(
     now: datetime,
     actor: str,
 ) -> None:
-    step = Step(row, cohort, now, actor)
+    step = Step(replace(row, definition_version=move.to_version), cohort, now, actor)
     step.state = move.to_state
     dropped = [c for c in move.deadlines if c.change == "removed"]
     step.record(

@@ -100,6 +100,8 @@ def cohorts_of(conn: Connection, conditions: list[Any]) -> dict[int, CohortRow]:
 
 
 def participant_and_cohort(conn: Connection, ref: str | int) -> tuple[ParticipantRow, CohortRow]:
-    """The participant with id or email ``ref`` and their cohort."""
+    """The participant with id or email ``ref`` and their cohort, as the programme version
+    the participant is on sees it."""
     row = find_participant(conn, ref)
-    return row, load_cohorts(conn, {row.cohort_id})[row.cohort_id]
+    cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
+    return row, cohort.as_version(row.definition_version)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import getpass
 from collections.abc import Callable, Iterable
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache, cached_property
 from operator import itemgetter
@@ -78,6 +78,12 @@ class CohortRow:
     link_days: int = 28
     programme: str = DEFINITION_VERSION
     closed: frozenset[date] = frozenset()
+    # Dates beyond the programme's last day, kept for participants who stay on a version with
+    # more days when the cohort moves to one with fewer.
+    later_days: tuple[date, ...] = ()
+    _versions: dict[str, CohortRow] = field(
+        default_factory=dict, init=False, repr=False, compare=False
+    )
 
     @cached_property
     def plan(self) -> CohortPlan:
@@ -95,18 +101,36 @@ class CohortRow:
         """The programme version this cohort runs."""
         return programme_of(self.programme) or BUILTIN
 
+    @property
+    def stored_days(self) -> tuple[date, ...]:
+        """Every date the cohort's row holds, its own teaching days first."""
+        return self.days + self.later_days
+
+    def as_version(self, version: str) -> CohortRow:
+        """The cohort as a participant on ``version`` sees it: that version's rules, texts and
+        number of days, the cohort's dates and settings."""
+        if version == self.programme:
+            return self
+        found = self._versions.get(version)
+        if found is None:
+            found = self._versions[version] = _on_version(self, version)
+        return found
+
     @classmethod
     def from_row(cls, row: Row[Any]) -> CohortRow:
         m = row
+        stored = tuple(
+            day
+            for day in (m.day_1, m.day_2, m.day_3, m.day_4, m.day_5, m.day_6, m.day_7, m.day_8)
+            if day is not None
+        )
+        count = (programme_of(m.programme) or BUILTIN).definition.day_count
         return cls(
             id=m.id,
             code=m.code,
             name=m.name,
-            days=tuple(
-                day
-                for day in (m.day_1, m.day_2, m.day_3, m.day_4, m.day_5, m.day_6, m.day_7, m.day_8)
-                if day is not None
-            ),
+            days=stored[:count],
+            later_days=stored[count:],
             venue=m.venue,
             admin_email=m.admin_email,
             max_absences=m.max_absences,
@@ -119,6 +143,12 @@ class CohortRow:
             programme=m.programme,
             closed=frozenset(date.fromisoformat(day) for day in m.closed_days or ()),
         )
+
+
+def _on_version(cohort: CohortRow, version: str) -> CohortRow:
+    count = (programme_of(version) or BUILTIN).definition.day_count
+    stored = cohort.stored_days
+    return replace(cohort, programme=version, days=stored[:count], later_days=stored[count:])
 
 
 @dataclass(frozen=True)
@@ -266,6 +296,9 @@ class Step:
     links: list[dict[str, Any]] = field(default_factory=list)
 
     def __post_init__(self) -> None:
+        # A participant follows the version their path is on, which is not their cohort's
+        # when a migration left them where they were.
+        self.cohort = self.cohort.as_version(self.row.definition_version)
         self.state = self.row.state
         self.facts = self.row.facts
         self.seq = self.row.audit_seq

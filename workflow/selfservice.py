@@ -250,7 +250,9 @@ def _overview(
     ):
         member = ParticipantRow.from_row(found)
         still = (
-            () if member.state in FINAL_STATES else tuple(outstanding(member.facts, cohort.plan))
+            ()
+            if member.state in FINAL_STATES
+            else tuple(outstanding(member.facts, cohort.as_version(member.definition_version).plan))
         )
         rows.append(OverviewRow(member.name, member.state, still))
     return tuple(rows)

@@ -342,6 +342,19 @@ def _queue_digests(
             select(COHORTS.c.admin_email).where(COHORTS.c.admin_email.is_not(None)).distinct()
         )
     ]
+    # The cohorts a migration left someone on the way on another version than the cohort's.
+    mixed = {
+        cohort_id
+        for (cohort_id,) in conn.execute(
+            select(PARTICIPANTS.c.cohort_id)
+            .join(COHORTS, COHORTS.c.id == PARTICIPANTS.c.cohort_id)
+            .where(
+                PARTICIPANTS.c.definition_version != COHORTS.c.programme,
+                PARTICIPANTS.c.state.not_in(FINAL_STATES),
+            )
+            .distinct()
+        )
+    }
     queued = 0
     for admin in admins:
         key = f"digest:{admin}:{monday.isoformat()}"
@@ -362,11 +375,16 @@ def _queue_digests(
         sections = []
         for cohort in cohorts:
             late: list[dict[str, Any]] = []
-            candidates = _possibly_overdue(cohort, monday)
+            candidates = _possibly_overdue(cohort, monday, cohort.id in mixed)
             if candidates is None:
                 continue
             rows = conn.execute(
-                select(PARTICIPANTS.c.name, PARTICIPANTS.c.email, PARTICIPANTS.c.facts).where(
+                select(
+                    PARTICIPANTS.c.name,
+                    PARTICIPANTS.c.email,
+                    PARTICIPANTS.c.facts,
+                    PARTICIPANTS.c.definition_version,
+                ).where(
                     PARTICIPANTS.c.cohort_id == cohort.id,
                     PARTICIPANTS.c.state.not_in(FINAL_STATES),
                     candidates,
@@ -374,12 +392,13 @@ def _queue_digests(
             )
             for raw in rows:
                 facts = Facts.from_json(raw.facts)
-                for name, due in overdue(facts, cohort.plan, monday):
+                theirs = cohort.as_version(raw.definition_version)
+                for name, due in overdue(facts, theirs.plan, monday):
                     late.append(
                         {
                             "participant": f"{raw.name} <{raw.email}>",
                             "obligation": name,
-                            "obligation_label": cohort.rules.obligation_labels[name][0],
+                            "obligation_label": theirs.rules.obligation_labels[name][0],
                             "due": due,
                             "days_late": (monday - due).days,
                         }
@@ -458,16 +477,21 @@ def _queue_digests(
 _MET_BY_KEY = {o.name: o.met_by for o in OBLIGATION_DEFINITIONS if o.met_by is not None}
 
 
-def _possibly_overdue(cohort: CohortRow, monday: date) -> ColumnElement[bool] | None:
+def _possibly_overdue(cohort: CohortRow, monday: date, mixed: bool) -> ColumnElement[bool] | None:
     """A filter for the participants of ``cohort`` who may have an obligation overdue on
     ``monday``, or ``None`` when none can be: a cohort whose deadlines are all ahead costs
-    no query, and one past a single deadline reads only those who lack its fact."""
+    no query, and one past a single deadline reads only those who lack its fact. In a
+    ``mixed`` cohort, whoever a migration left on another version is always read."""
     due = [n for n in cohort.rules.obligations if obligation_due(n, cohort.plan) < monday]
+    elsewhere = [PARTICIPANTS.c.definition_version != cohort.programme] if mixed else []
     if not due:
-        return None
+        return elsewhere[0] if elsewhere else None
     if any(name not in _MET_BY_KEY for name in due):
         return true()
-    return or_(*(PARTICIPANTS.c.facts[_MET_BY_KEY[name]].as_string().is_(None) for name in due))
+    return or_(
+        *elsewhere,
+        *(PARTICIPANTS.c.facts[_MET_BY_KEY[name]].as_string().is_(None) for name in due),
+    )
 
 
 # -- delivery ---------------------------------------------------------------------------------

@@ -312,6 +312,7 @@ def participant_view(
     next_due: tuple[str, datetime] | None,
     today: date,
 ) -> ParticipantView:
+    cohort = cohort.as_version(row.definition_version)
     plan = cohort.plan
     active = row.state not in FINAL_STATES
     obligations = []
