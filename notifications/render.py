@@ -21,6 +21,7 @@ from jinja2 import (
     select_autoescape,
 )
 from jinja2 import meta as jinja_meta
+from jinja2 import nodes as jinja_nodes
 from jinja2.runtime import Context
 from markupsafe import escape
 
@@ -90,6 +91,37 @@ TEMPLATE_PARTS: tuple[str, ...] = ("subject.txt", "txt", "html")
 _ALWAYS_SEEN = frozenset({"language", "subject", "contact_email", "days"})
 
 
+# The fields of the context parts every message has, as ``workflow.messages.queue`` builds
+# them; a template that asks for another field would fail when its message is queued.
+KNOWN_FIELDS: dict[str, frozenset[str]] = {
+    "participant": frozenset({"name", "email", "municipality", "workplace", "language"}),
+    "manager": frozenset({"name", "email"}),
+    "recipient": frozenset({"role", "name", "email"}),
+    "cohort": frozenset(
+        {"code", "name", "venue", "admin_email", "jti_link", "articles", "max_absences", "days"}
+    ),
+}
+
+
+def _unknown_fields(parsed: jinja_nodes.Template) -> list[str]:
+    found = set()
+    for node in parsed.find_all((jinja_nodes.Getattr, jinja_nodes.Getitem)):
+        base = getattr(node, "node", None)
+        if not isinstance(base, jinja_nodes.Name) or base.name not in KNOWN_FIELDS:
+            continue
+        if isinstance(node, jinja_nodes.Getattr):
+            field = node.attr
+        elif isinstance(node, jinja_nodes.Getitem) and isinstance(node.arg, jinja_nodes.Const):
+            field = node.arg.value
+        else:
+            continue
+        if not isinstance(field, str):
+            continue
+        if field not in KNOWN_FIELDS[base.name]:
+            found.add(f"{base.name}.{field}")
+    return sorted(found)
+
+
 def override_problems(path: str, source: str) -> list[str]:
     """What is wrong with a message template that overrides a built-in one: ``path`` is
     ``<da|en>/<rule>.<subject.txt|txt|html>``; a placeholder the rule's messages do not have is
@@ -114,6 +146,13 @@ def override_problems(path: str, source: str) -> list[str]:
         return [
             f"{path}: unknown placeholder {', '.join(unknown)}; "
             f"this message knows: {', '.join(sorted(known))}"
+        ]
+    fields = _unknown_fields(parsed)
+    if fields:
+        base = fields[0].partition(".")[0]
+        return [
+            f"{path}: unknown placeholder {', '.join(fields)}; "
+            f"{base} has: {', '.join(sorted(KNOWN_FIELDS[base]))}"
         ]
     return []
 

@@ -163,6 +163,18 @@ def test_templates_beside_the_file_are_checked_and_then_used(
     )
     result = fails(lps, "programme", "check", str(path))
     assert "en/welcome.subject.txt: unknown placeholder secret" in result.stderr
+    # A field a part of the message does not have would fail when the mail is queued.
+    written(folder / "templates" / "en", "Welcome {{ participant['nickname'] }}", "welcome.txt")
+    written(folder / "templates" / "da", "Velkommen {{ manager.name }}", "welcome.txt")
+    written(folder / "templates" / "en", "Welcome {{ participant.nickname }}", "welcome.subject.txt")
+    result = fails(lps, "programme", "check", str(path))
+    assert result.stderr.splitlines() == [
+        f"Error: {path}: templates: en/{name}: unknown placeholder participant.nickname; "
+        "participant has: email, language, municipality, name, workplace"
+        for name in ("welcome.subject.txt", "welcome.txt")
+    ]
+    (folder / "templates" / "en" / "welcome.txt").unlink()
+    (folder / "templates" / "da" / "welcome.txt").unlink()
     written(folder / "templates" / "en", "Welcome, {{ participant.name }}", "welcome.subject.txt")
     assert ok(lps, "programme", "install", str(path)).output == "Installed programme egen/1.\n"
     make_cohort(wf, "E1", programme="egen/1")
@@ -305,3 +317,43 @@ def test_a_cohort_takes_its_send_hour_and_absences_from_its_programme(
     drawn = ok(lps, "diagram", "--programme", "kort/1").output
     assert "day_4 : Undervisningsdag 4" in drawn and "career_visit_held" not in drawn
     assert "career_visit_held" in ok(lps, "diagram").output
+
+
+def test_every_field_a_template_may_ask_for_is_in_the_mail_it_renders(
+    wf: Workflow, tmp_path: Path
+) -> None:
+    """The fields ``programme check`` lets a template use are the ones a queued mail has."""
+    from notifications.render import KNOWN_FIELDS
+
+    folder = tmp_path / "felter"
+    text = BUILTIN_TOML.replace('version = "leder-paa-spring/1"', 'version = "felter/1"')
+    path = written(folder, text)
+    asks = " ".join(
+        f"[{part}.{name}={{{{ {part}.{name} }}}}]"
+        for part, names in sorted(KNOWN_FIELDS.items())
+        for name in sorted(names)
+    )
+    for language in ("da", "en"):
+        written(folder / "templates" / language, f"Felter {asks}", "welcome.txt")
+    wf.install_programme(path)
+    make_cohort(wf, "F1", programme="felter/1", venue="Aarhus Rådhus")
+    wf.enrol(
+        "F1",
+        name="Bo Bech",
+        email="bo@aarhus.dk",
+        municipality="Aarhus",
+        manager_name="Jens",
+        manager_email="jens@aarhus.dk",
+    )
+    (welcome, *_) = [m for m in wf.outbox() if m.rule == "welcome"]
+    body = wf.message(welcome.id).text
+    assert "[participant.name=Bo Bech]" in body
+    assert "[manager.email=jens@aarhus.dk]" in body
+    assert "[cohort.venue=Aarhus Rådhus]" in body
+    assert "[recipient.role=manager]" in body
+    assert [
+        f"{part}.{name}"
+        for part, names in KNOWN_FIELDS.items()
+        for name in names
+        if f"[{part}.{name}=" not in body
+    ] == []
