@@ -166,7 +166,8 @@ def test_templates_beside_the_file_are_checked_and_then_used(
     # A field a part of the message does not have would fail when the mail is queued.
     written(folder / "templates" / "en", "Welcome {{ participant['nickname'] }}", "welcome.txt")
     written(folder / "templates" / "da", "Velkommen {{ manager.name }}", "welcome.txt")
-    written(folder / "templates" / "en", "Welcome {{ participant.nickname }}", "welcome.subject.txt")
+    nickname = "Welcome {{ participant.nickname }}"
+    written(folder / "templates" / "en", nickname, "welcome.subject.txt")
     result = fails(lps, "programme", "check", str(path))
     assert result.stderr.splitlines() == [
         f"Error: {path}: templates: en/{name}: unknown placeholder participant.nickname; "
