@@ -294,6 +294,10 @@ class Step:
     channel: str = "cli"
     # The personal links the step's mails carry (LINKS rows).
     links: list[dict[str, Any]] = field(default_factory=list)
+    # The facts the audit entries sealed and their document, written with the row unredone.
+    _sealed_facts: tuple[Facts | None, dict[str, Any]] = field(
+        default=(None, {}), init=False, repr=False
+    )
 
     def __post_init__(self) -> None:
         # A participant follows the version their path is on, which is not their cohort's
@@ -346,7 +350,8 @@ class Step:
         step leaves, the database ``role`` that writes them and, with ``key``, sealed as
         an HMAC."""
         head = self.row.audit_head or GENESIS
-        facts = facts_digest(self.facts.to_json())
+        self._sealed_facts = (self.facts, self.facts.to_json())
+        facts = facts_digest(self._sealed_facts[1])
         for entry in self.audit:
             entry.update(prev_hash=head, role=role, facts_digest=facts, key_id=key_id(key))
             head = entry["hash"] = entry_hash(
@@ -645,7 +650,8 @@ def _participant_params(step: Step) -> dict[str, Any]:
         "p_at": step.now,
     }
     if step.facts is not step.row.facts:
-        params["p_facts"] = step.facts.to_json()
+        sealed, doc = step._sealed_facts
+        params["p_facts"] = doc if sealed is step.facts else step.facts.to_json()
     return params
 
 
