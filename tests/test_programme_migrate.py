@@ -283,6 +283,7 @@ def test_any_map_option_is_pairs_of_states_or_a_clear_refusal(pairs: list[str]) 
         parsed = parse_map(pairs)
     except InvalidInput as refused:
         assert "is not OLD_STATE=NEW_STATE" in str(refused) or "mapped twice" in str(refused)
+        assert "\n" not in str(refused) and "\r" not in str(refused)
     else:
         assert len(parsed) == len(pairs)
         assert all(old and new for old, new in parsed)

@@ -204,6 +204,15 @@ def test_an_apply_with_blocked_participants_moves_the_others_and_exits_1(
     )
     assert wf.participant(anna).definition_version == "kort/1"
     assert wf.participant(bo).definition_version == "leder-paa-spring/1"
+    listed = {p["version"]: p for p in json.loads(ok(lps, "programme", "list", "--json").stdout)}
+    assert (listed["kort/1"]["cohorts"], listed["kort/1"]["participants"]) == (1, 1)
+    assert (
+        listed["leder-paa-spring/1"]["cohorts"],
+        listed["leder-paa-spring/1"]["participants"],
+    ) == (
+        0,
+        1,
+    )
     again = fails(lps, "programme", "migrate", "--apply", plan.group(1))
     assert again.stderr.startswith(f"Error: plan {plan.group(1)} was applied on ")
     assert again.stderr.endswith(" by tester; make a new dry run\n")
@@ -257,7 +266,7 @@ def test_any_day_option_is_numbered_dates_or_a_clear_refusal(pairs: list[str]) -
         parsed = parse_days(pairs)
     except InvalidInput as refused:
         assert str(refused).startswith("--day "), str(refused)
-        assert "\n" not in str(refused)
+        assert "\n" not in str(refused) and "\r" not in str(refused)
     else:
         assert len(parsed) == len(pairs)
         assert [n for n, _ in parsed] == sorted({n for n, _ in parsed})

@@ -17,7 +17,7 @@ from states.errors import LpsError
 from states.facts import Facts
 from states.programme import FINAL_STATES, LOCAL_TZ, CohortPlan, Programme, outstanding
 from states.rules import DueMoment, certified_deadlines, cohort_deadlines
-from workflow.clock import SUPPORTED_YEARS, in_supported_range
+from workflow.clock import SUPPORTED_YEARS, in_supported_range, shown
 from workflow.db import Database
 from workflow.errors import GuardFailed, InvalidInput, NotFound
 from workflow.kernel import write
@@ -175,9 +175,9 @@ def parse_map(pairs: list[str]) -> tuple[tuple[str, str], ...]:
     for pair in pairs:
         old, sep, new = (part.strip() for part in pair.partition("="))
         if not sep or not old or not new:
-            raise InvalidInput(f"'{pair}' is not OLD_STATE=NEW_STATE")
+            raise InvalidInput(f"--map {shown(pair)} is not OLD_STATE=NEW_STATE")
         if old in found:
-            raise InvalidInput(f"state {old} is mapped twice")
+            raise InvalidInput(f"state {shown(old)} is mapped twice")
         found[old] = new
     return tuple(sorted(found.items()))
 
@@ -189,15 +189,17 @@ def parse_days(pairs: list[str]) -> tuple[tuple[int, date], ...]:
     for pair in pairs:
         number, sep, text = (part.strip() for part in pair.partition("="))
         if not sep or not number.isascii() or not number.isdigit() or not 1 <= int(number) <= 8:
-            raise InvalidInput(f"--day '{pair}' is not N=YYYY-MM-DD with N from 1 to 8")
+            raise InvalidInput(f"--day {shown(pair)} is not N=YYYY-MM-DD with N from 1 to 8")
         try:
             day = date.fromisoformat(text) if len(text) == 10 and text.isascii() else None
         except ValueError:
             day = None
         if day is None:
-            raise InvalidInput(f"--day '{pair}': '{text}' is not a date (YYYY-MM-DD)")
+            raise InvalidInput(f"--day {shown(pair)}: {shown(text)} is not a date (YYYY-MM-DD)")
         if not in_supported_range(day):
-            raise InvalidInput(f"--day '{pair}' is outside the supported years {SUPPORTED_YEARS}")
+            raise InvalidInput(
+                f"--day {shown(pair)} is outside the supported years {SUPPORTED_YEARS}"
+            )
         if int(number) in found:
             raise InvalidInput(f"--day {int(number)} is given twice")
         found[int(number)] = day

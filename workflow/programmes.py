@@ -315,17 +315,26 @@ def set_default(conn: Connection, version: str) -> str:
 
 def listing(conn: Connection) -> list[ProgrammeView]:
     """Every version: built in first, then as installed; the default; who is on it."""
-    counts: dict[str, tuple[int, int]] = {}
-    for version, cohorts, participants in conn.execute(
-        select(
-            COHORTS.c.programme,
-            func.count(func.distinct(COHORTS.c.id)),
-            func.count(PARTICIPANTS.c.id),
+    # A participant is on the version their path is on, which a migration that left them
+    # blocked makes another than their cohort's.
+    cohort_counts: dict[str, int] = {
+        version: count
+        for version, count in conn.execute(
+            select(COHORTS.c.programme, func.count()).group_by(COHORTS.c.programme)
         )
-        .select_from(COHORTS.outerjoin(PARTICIPANTS, PARTICIPANTS.c.cohort_id == COHORTS.c.id))
-        .group_by(COHORTS.c.programme)
-    ):
-        counts[version] = (cohorts, participants)
+    }
+    participant_counts: dict[str, int] = {
+        version: count
+        for version, count in conn.execute(
+            select(PARTICIPANTS.c.definition_version, func.count()).group_by(
+                PARTICIPANTS.c.definition_version
+            )
+        )
+    }
+    counts = {
+        version: (cohort_counts.get(version, 0), participant_counts.get(version, 0))
+        for version in cohort_counts.keys() | participant_counts.keys()
+    }
     default = default_version(conn)
     views = [
         ProgrammeView(
