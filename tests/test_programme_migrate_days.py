@@ -98,6 +98,10 @@ def test_to_four_days_the_fifth_is_kept_for_those_who_stay_and_a_way_back_finds_
     assert stored_days(wf)[:5] == list(DAYS)  # day 5 is still Carl's
     assert wf.participant(late).definition_version == "leder-paa-spring/1"
 
+    # Each one's calendar has the teaching days of their own version.
+    assert wf.calendar("H1", late).count(b"DTSTART;TZID=Europe/Copenhagen:20270426T") == 1
+    assert wf.calendar("H1", middle).count(b"DTSTART;TZID=Europe/Copenhagen:20270426T") == 0
+
     # Bo finishes on four days, with the speech on day 4; Carl on his five.
     on(clock, D3)
     go(wf, middle, "register_day")

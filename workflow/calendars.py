@@ -84,6 +84,8 @@ def cohort_calendar(runtime: Runtime, code: str, participant: str | int | None =
             f"participant #{view.id} ({view.email}) is in cohort {view.cohort}, not {cohort.code}"
         )
     language = view.language if view is not None else "da"
+    if view is not None:
+        cohort = cohort.as_version(view.definition_version)
     return calendar_file(cohort, language=language, stamp=runtime.now(), view=view)
 
 

@@ -149,7 +149,8 @@ def _participant(conn: Connection, participant_id: int) -> tuple[ParticipantRow,
     if found is None or found.erased_at is not None:
         raise LinkClosed()
     row = ParticipantRow.from_row(found)
-    return row, load_cohorts(conn, {row.cohort_id})[row.cohort_id]
+    cohort = load_cohorts(conn, {row.cohort_id})[row.cohort_id]
+    return row, cohort.as_version(row.definition_version)
 
 
 def open_link(runtime: Runtime, token: str) -> LinkPage:
