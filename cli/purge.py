@@ -27,7 +27,8 @@ def purge(app: App, before: date, reason: str | None, dry_run: bool, as_json: bo
     """Pseudonymise participants whose path ended before a date.
 
     Each is erased as by `lps participant erase`: personal fields pseudonymised, free text
-    cleared, the audit trail still verifiable.
+    cleared, the audit trail still verifiable. A calendar file that no message carries any
+    more is deleted.
     """
     from cli.progress import progress_bar
 

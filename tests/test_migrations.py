@@ -25,7 +25,7 @@ def test_an_older_schema_is_refused_until_lps_init_upgrades_it(db_url: str) -> N
 
     refused = lps("cohort", "list")
     assert refused.exit_code == 1
-    assert "has schema revision 0001, this lps needs 0009; run `lps init`" in refused.stderr
+    assert "has schema revision 0001, this lps needs 0010; run `lps init`" in refused.stderr
 
     upgraded = lps("init")
     assert upgraded.exit_code == 0, upgraded.output

@@ -30,9 +30,12 @@ __all__ = [
 
 _READ = ("SELECT",)
 _WRITE = ("SELECT", "INSERT", "UPDATE", "DELETE")
+# The shared files messages carry: stored with the messages, deleted with the last of them.
+_FILES = ("SELECT", "INSERT", "DELETE")
 _EVERY_TABLE = (
     "cohorts",
     *PARTICIPANT_DATA,
+    "attachments",
     "digest_checks",
     "sweeps",
     "audit_checkpoints",
@@ -53,6 +56,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "cohorts": _READ,
         "programmes": _READ,
         **{table: _WRITE for table in PARTICIPANT_DATA},
+        "attachments": _FILES,
         "audit_checkpoints": _READ,
         "alembic_version": _READ,
     },
@@ -61,6 +65,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "cohorts": _READ,
         "programmes": _READ,
         **{table: _WRITE for table in PARTICIPANT_DATA},
+        "attachments": _FILES,
         "digest_checks": _WRITE,
         "sweeps": _WRITE,
         "audit_checkpoints": _WRITE,
@@ -73,6 +78,7 @@ ACCESS: dict[str, dict[str, tuple[str, ...]]] = {
         "audit_entries": ("SELECT", "INSERT"),
         "deadlines": ("SELECT", "INSERT", "UPDATE"),
         "outbox": ("SELECT", "INSERT", "UPDATE"),
+        "attachments": ("SELECT", "INSERT"),
         "links": ("SELECT", "INSERT", "UPDATE"),
         "approvals": ("SELECT", "INSERT"),
         "alembic_version": _READ,

@@ -16,6 +16,7 @@ from urllib.parse import quote
 from icalendar import Calendar, Event, Timezone
 
 from states.programme import LOCAL_TZ
+from workflow.attachments import Attachment, shared
 from workflow.errors import InvalidInput
 from workflow.kernel import Runtime
 from workflow.queries import cohort_row, next_due, participant_and_cohort
@@ -125,14 +126,11 @@ def calendar_file(
     return bytes(calendar.to_ical())
 
 
-def teaching_days_attachment(cohort: CohortRow, language: str) -> tuple[str, str, bytes]:
-    """The welcome mail's calendar of the five teaching days, built once per cohort schedule
-    and language (DTSTAMP is when the schedule was last set, so the bytes are stable)."""
-    return (
-        "leder-paa-spring.ics",
-        "text/calendar; method=PUBLISH",
-        _cached_days(cohort.id, cohort.schedule_sequence, cohort.code, language, _Frozen(cohort)),
-    )
+def teaching_days_attachment(cohort: CohortRow, language: str) -> Attachment:
+    """The welcome mail's calendar of the five teaching days, built (and its digest taken) once
+    per cohort schedule and language (DTSTAMP is when the schedule was last set, so the bytes
+    are stable); it holds nobody's personal data, so it is stored once for all the welcomes."""
+    return _cached_days(cohort.id, cohort.schedule_sequence, cohort.code, language, _Frozen(cohort))
 
 
 class _Frozen:
@@ -149,10 +147,16 @@ class _Frozen:
 
 
 @lru_cache(maxsize=256)
-def _cached_days(cohort_id: int, sequence: int, code: str, language: str, frozen: _Frozen) -> bytes:
+def _cached_days(
+    cohort_id: int, sequence: int, code: str, language: str, frozen: _Frozen
+) -> Attachment:
     cohort = frozen.cohort
     stamp = datetime.combine(cohort.days[0], time(0), tzinfo=LOCAL_TZ) - timedelta(days=60)
-    return calendar_file(cohort, language=language, stamp=stamp)
+    return shared(
+        "leder-paa-spring.ics",
+        "text/calendar; method=PUBLISH",
+        calendar_file(cohort, language=language, stamp=stamp),
+    )
 
 
 def _start_date(event: Event) -> date:
@@ -263,8 +267,6 @@ def _participant_events(
 __all__ = ["DAY_ENDS", "DAY_STARTS", "PRODID", "cohort_calendar"]
 
 
-def teaching_days_maker(
-    step: Step, settings: Settings
-) -> Callable[[str], tuple[str, str, bytes] | None]:
+def teaching_days_maker(step: Step, settings: Settings) -> Callable[[str], Attachment | None]:
     """The welcome mail's attachment: the cohort's teaching days as a calendar file."""
     return lambda language: teaching_days_attachment(step.cohort, language)

@@ -21,7 +21,7 @@ from typing import Any
 from notifications.dates import format_date
 from states.programme import DAY_THEMES, LOCAL_TZ
 from workflow.errors import GuardFailed, InvalidInput, NotFound
-from workflow.kernel import AttachmentUnavailable, Runtime
+from workflow.kernel import Attachment, AttachmentUnavailable, Runtime
 from workflow.messages import certificate_code
 from workflow.queries import participant_and_cohort
 from workflow.records import Step
@@ -341,10 +341,9 @@ def verify_code(runtime: Runtime, code: str) -> IssuedCertificate:
     )
 
 
-def certificate_maker(
-    step: Step, settings: Settings
-) -> Callable[[str], tuple[str, str, bytes] | None] | None:
-    """The certificate mail's attachment: the kursusbevis as PDF, once certified."""
+def certificate_maker(step: Step, settings: Settings) -> Callable[[str], Attachment | None] | None:
+    """The certificate mail's attachment: the kursusbevis as PDF, once certified. It names the
+    participant, so it stays on each message's row, under its row-level security."""
     issued = step.facts.certified
     if issued is None:
         return None
@@ -363,4 +362,4 @@ def certificate_maker(
         raise AttachmentUnavailable(
             str(refused), what="the certificate PDF", missing=refused.letters
         ) from None
-    return lambda language: (file_name(step.row.id), PDF_TYPE, pdf)
+    return lambda language: Attachment(file_name(step.row.id), PDF_TYPE, pdf)

@@ -41,6 +41,7 @@ from workflow.clock import Clock
 from workflow.db import Database
 from workflow.errors import BulkRefused, GuardFailed, InvalidInput, NotFound
 from workflow.kernel import (
+    Attachment,
     Runtime,
     StepRequest,
     fire,
@@ -1261,17 +1262,13 @@ class Workflow:
         )
 
 
-def _teaching_days(
-    step: Step, settings: Settings
-) -> Callable[[str], tuple[str, str, bytes] | None]:
+def _teaching_days(step: Step, settings: Settings) -> Callable[[str], Attachment | None]:
     from workflow.calendars import teaching_days_maker
 
     return teaching_days_maker(step, settings)
 
 
-def _certificate(
-    step: Step, settings: Settings
-) -> Callable[[str], tuple[str, str, bytes] | None] | None:
+def _certificate(step: Step, settings: Settings) -> Callable[[str], Attachment | None] | None:
     from workflow.certificate import certificate_maker
 
     return certificate_maker(step, settings)

@@ -30,6 +30,7 @@ from states.programme import (
 )
 from states.rules import cohort_deadlines, deadlines_after
 from workflow import messages, validation
+from workflow.attachments import Attachment
 from workflow.clock import Clock, local_text
 from workflow.db import Database
 from workflow.errors import ConcurrentChange, GuardFailed, LpsError
@@ -64,9 +65,6 @@ __all__ = [
     "step_result",
     "write",
 ]
-
-# (file name, MIME type, bytes) of a file a message carries, made for one language.
-Attachment = tuple[str, str, bytes]
 
 
 class AttachmentUnavailable(LpsError):

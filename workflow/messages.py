@@ -14,6 +14,7 @@ from typing import Any
 from states.programme import obligation_due
 from states.rules import MESSAGE_CONTEXT, local_moment, timed_rule_by_name
 from workflow import links
+from workflow.attachments import Attachment
 from workflow.records import CohortRow, ParticipantRow, Step
 from workflow.settings import Settings
 
@@ -218,7 +219,7 @@ def queue(
     *,
     occurrence: int = 0,
     extras: dict[str, Any] | None = None,
-    attachment: Callable[[str], tuple[str, str, bytes] | None] | None = None,
+    attachment: Callable[[str], Attachment | None] | None = None,
     settings: Settings,
 ) -> list[str]:
     """Render ``rule`` for each role and add the outbox rows to the step. Returns the roles
@@ -250,6 +251,9 @@ def queue(
         context = {**base, "recipient": {"role": role, "name": who[0], "email": who[1]}}
         context.update(links.mint(step, rule, role, language, settings))
         rendered = render(rule, language, context, cohort.rules.definition.templates)
+        file = attachment(language) if attachment else None
+        if file is not None and file.digest is not None:
+            step.attachments.setdefault(file.digest, file)
         step.outbox.append(
             outbox_row(
                 key=f"{row.id}:{rule}:{role}:{occurrence}",
@@ -263,7 +267,7 @@ def queue(
                 text=rendered.text,
                 html=rendered.html,
                 now=step.now,
-                attachment=attachment(language) if attachment else None,
+                attachment=file,
             )
         )
         queued.append(role)
@@ -283,8 +287,11 @@ def outbox_row(
     text: str,
     html: str,
     now: datetime,
-    attachment: tuple[str, str, bytes] | None = None,
+    attachment: Attachment | None = None,
 ) -> dict[str, Any]:
+    """An outbox row of a pending message. A shared ``attachment`` is only named, by its
+    digest: the caller stores the file with the row (:attr:`Step.attachments`); any other is
+    the row's own."""
     return {
         "key": key,
         "participant_id": participant_id,
@@ -296,9 +303,10 @@ def outbox_row(
         "subject": subject,
         "body_text": text,
         "body_html": html,
-        "attachment_name": attachment[0] if attachment else None,
-        "attachment_type": attachment[1] if attachment else None,
-        "attachment": attachment[2] if attachment else None,
+        "attachment_name": attachment.name if attachment else None,
+        "attachment_type": attachment.content_type if attachment else None,
+        "attachment": attachment.data if attachment and attachment.digest is None else None,
+        "attachment_digest": attachment.digest if attachment else None,
         "status": "pending",
         "attempts": 0,
         "next_attempt_at": now,

@@ -29,6 +29,7 @@ from sqlalchemy.types import TypeDecorator, TypeEngine
 
 __all__ = [
     "APPROVALS",
+    "ATTACHMENTS",
     "AUDIT",
     "AUDIT_CHECKPOINTS",
     "COHORTS",
@@ -51,7 +52,7 @@ __all__ = [
 ]
 
 
-SCHEMA_REVISION = "0009"
+SCHEMA_REVISION = "0010"
 
 
 class UTCDateTime(TypeDecorator[datetime]):
@@ -306,6 +307,18 @@ DEADLINES = Table(
 )
 
 
+# A file that messages carry and that holds nobody's personal data (a cohort's calendar),
+# stored once however many messages carry it; they name it by the SHA-256 of its bytes.
+ATTACHMENTS = Table(
+    "attachments",
+    metadata,
+    Column("digest", String(64), primary_key=True),
+    Column("content_type", String(100), nullable=False),
+    Column("data", LargeBinary, nullable=False),
+    Column("created_at", UTCDateTime(), nullable=False),
+)
+
+
 # A rendered message waiting for, or done with, delivery.
 OUTBOX = Table(
     "outbox",
@@ -324,7 +337,10 @@ OUTBOX = Table(
     Column("body_html", Text, nullable=False),
     Column("attachment_name", String(200)),
     Column("attachment_type", String(100)),
+    # The file's bytes when they are the message's own (a certificate, or any file of a row
+    # written before files were shared); else the shared file it carries, if any.
     Column("attachment", LargeBinary),
+    Column("attachment_digest", String(64), ForeignKey("attachments.digest")),
     Column("status", String(20), default="pending", nullable=False),
     Column("attempts", Integer, default=0, nullable=False),
     Column("next_attempt_at", UTCDateTime(), nullable=False),
@@ -337,6 +353,8 @@ OUTBOX = Table(
     Column("created_at", UTCDateTime(), nullable=False),
     Column("sent_at", UTCDateTime()),
     Index("ix_outbox_participant", "participant_id"),
+    # Whether a shared file is still carried, asked when messages are erased.
+    Index("ix_outbox_attachment_digest", "attachment_digest"),
 )
 
 

@@ -11,6 +11,7 @@ from typing import Any
 from sqlalchemy import select
 
 from notifications.delivery import Attachment, OutgoingMail, compose
+from workflow.attachments import WITH_FILES, outbox_columns
 from workflow.errors import NotFound
 from workflow.kernel import Runtime
 from workflow.queries import LARGEST_ID
@@ -19,7 +20,8 @@ from workflow.views import MessageView
 
 
 def outgoing_mail(row: Any) -> OutgoingMail:
-    """The mail an outbox row holds (its key, rule, addresses, texts and attachment)."""
+    """The mail an outbox row holds (its key, rule, addresses, texts and attachment), the row
+    selected with :func:`workflow.attachments.outbox_columns`, which give it its file."""
     attachments = (
         (Attachment(row.attachment_name, row.attachment_type, bytes(row.attachment)),)
         if row.attachment is not None
@@ -43,7 +45,9 @@ def message_view(runtime: Runtime, message_id: int) -> MessageView:
     would be sent now. Raises :class:`NotFound` for an unknown id."""
     with runtime.db.reading() as conn:
         row = (
-            conn.execute(select(OUTBOX).where(OUTBOX.c.id == message_id)).first()
+            conn.execute(
+                select(*outbox_columns()).select_from(WITH_FILES).where(OUTBOX.c.id == message_id)
+            ).first()
             if 0 < message_id <= LARGEST_ID
             else None
         )

@@ -23,6 +23,7 @@ from sqlalchemy.engine import Connection
 
 from states.facts import DayRecord, Facts, Waiver
 from states.programme import FINAL_STATES, LOCAL_TZ, REASON_REQUIRED, STATE_BY_NAME
+from workflow.attachments import WITH_FILES, forget, outbox_columns
 from workflow.errors import BulkRefused, GuardFailed, LpsError
 from workflow.kernel import Runtime, write
 from workflow.models import APPROVALS, LINKS
@@ -400,6 +401,7 @@ def _replace_all(text: str | None, pairs: Iterable[tuple[str, str]]) -> str | No
 def _scrub_own_messages(conn: Connection, rows: list[ParticipantRow]) -> int:
     by_id = {r.id: r for r in rows}
     changes = []
+    carried: set[str] = set()
     for message in conn.execute(
         select(
             OUTBOX.c.id,
@@ -409,8 +411,11 @@ def _scrub_own_messages(conn: Connection, rows: list[ParticipantRow]) -> int:
             OUTBOX.c.subject,
             OUTBOX.c.status,
             OUTBOX.c.last_error,
+            OUTBOX.c.attachment_digest,
         ).where(OUTBOX.c.participant_id.in_(list(by_id)))
     ):
+        if message.attachment_digest is not None:
+            carried.add(message.attachment_digest)
         row = by_id[message.participant_id]
         pairs = _replacements(row)
         if message.recipient_role == "participant":
@@ -443,12 +448,14 @@ def _scrub_own_messages(conn: Connection, rows: list[ParticipantRow]) -> int:
                 body_text="",
                 body_html="",
                 attachment=None,
+                attachment_digest=None,
                 attachment_name=None,
                 attachment_type=None,
                 claimed_until=None,
             ),
             changes,
         )
+    forget(conn, carried)
     return len(changes)
 
 
@@ -544,7 +551,12 @@ def _erase_copies(
         )
     ).all()
     others = (
-        conn.execute(select(OUTBOX).where(OUTBOX.c.id.in_(quoted)).order_by(OUTBOX.c.id)).all()
+        conn.execute(
+            select(*outbox_columns())
+            .select_from(WITH_FILES)
+            .where(OUTBOX.c.id.in_(quoted))
+            .order_by(OUTBOX.c.id)
+        ).all()
         if quoted
         else []
     )
@@ -614,8 +626,9 @@ def _remove_stale(path: Path) -> int:
 def _rewrite(path: Path, message: Any) -> bool:
     """Write ``path`` again from the scrubbed ``message`` row, with the Date and the domain of
     its Message-ID as they were; ``False`` when there is no such file."""
-    from notifications.delivery import Attachment, OutgoingMail, compose
+    from notifications.delivery import compose
     from notifications.files import write_file
+    from workflow.outgoing import outgoing_mail
 
     try:
         old = path.read_bytes()
@@ -631,21 +644,7 @@ def _rewrite(path: Path, message: Any) -> bool:
     if sent.tzinfo is None:
         sent = sent.replace(tzinfo=UTC)
     domain = str(header["Message-ID"] or "").strip().rstrip(">").rpartition("@")[2]
-    attachments = (
-        (Attachment(message.attachment_name, message.attachment_type, bytes(message.attachment)),)
-        if message.attachment is not None
-        else ()
-    )
-    mail = OutgoingMail(
-        key=message.key,
-        rule=message.rule,
-        sender=message.sender,
-        recipient=message.recipient,
-        subject=message.subject,
-        text=message.body_text,
-        html=message.body_html,
-        attachments=attachments,
-    )
+    mail = outgoing_mail(message)
     composed = compose(mail, domain=domain, date=sent) if domain else compose(mail, date=sent)
     try:
         write_file(path, composed.data)
@@ -734,6 +733,13 @@ def purge_candidates(runtime: Runtime, before: date) -> list[PurgeCandidate]:
     return [c for c in ended.values() if c.ended_on < before]
 
 
+def _forget_unnamed(runtime: Runtime) -> None:
+    # Each erasure deletes the files its messages named; this catches any other a message no
+    # longer names, so that none is kept for ever.
+    with runtime.db.transaction() as conn:
+        forget(conn)
+
+
 def purge(
     runtime: Runtime,
     before: date,
@@ -744,12 +750,16 @@ def purge(
     channel: Channel | None = None,
 ) -> PurgeReport:
     """Erase everyone whose path ended before ``before`` (retention), their mail files with
-    them as in :func:`erase_participant`. Each batch is one transaction; a participant changed
+    them as in :func:`erase_participant`, and delete the shared files (a calendar) that no
+    message names any more. Each batch is one transaction; a participant changed
     meanwhile by someone else is left alone and reported in :class:`BulkRefused` after the
     others are erased."""
     candidates = purge_candidates(runtime, before)
     report = PurgeReport(before, dry_run, candidates)
-    if dry_run or not candidates:
+    if dry_run:
+        return report
+    if not candidates:
+        _forget_unnamed(runtime)
         return report
     if channel is None:
         channel = runtime.settings.channel()
@@ -788,6 +798,7 @@ def purge(
         if progress:
             progress(len(ids))
     report = replace(report, mail=copies)
+    _forget_unnamed(runtime)
     if refused:
         raise BulkRefused(refused, len(report.erased))
     return report

@@ -26,9 +26,11 @@ from states.programme import (
     Situation,
 )
 from states.rules import TIMED_RULE_BY_NAME, DueMoment, timed_rule_by_name
+from workflow.attachments import Attachment
 from workflow.audit import GENESIS, entry_hash, facts_digest, key_id, note_digest
 from workflow.models import (
     APPROVALS,
+    ATTACHMENTS,
     AUDIT,
     COHORTS,
     DEADLINES,
@@ -57,7 +59,16 @@ __all__ = [
 
 TABLES = {
     table.name: table
-    for table in (COHORTS, PARTICIPANTS, AUDIT, DEADLINES, OUTBOX, DIGEST_CHECKS, LINKS)
+    for table in (
+        COHORTS,
+        PARTICIPANTS,
+        AUDIT,
+        DEADLINES,
+        OUTBOX,
+        DIGEST_CHECKS,
+        LINKS,
+        ATTACHMENTS,
+    )
 }
 
 
@@ -271,8 +282,8 @@ def load_cohorts(conn: Connection, ids: set[int]) -> dict[int, CohortRow]:
 class Step:
     """Everything one participant's step writes, gathered before one transaction writes it.
 
-    The state, the facts, the version, the audit entries, the deadlines and the outbox rows go
-    to the database together, or none of them do.
+    The state, the facts, the version, the audit entries, the deadlines, the outbox rows and
+    the shared files they carry go to the database together, or none of them do.
     """
 
     row: ParticipantRow
@@ -286,6 +297,8 @@ class Step:
     audit: list[dict[str, Any]] = field(default_factory=list)
     deadlines: list[dict[str, Any]] = field(default_factory=list)
     outbox: list[dict[str, Any]] = field(default_factory=list)
+    # The shared files the outbox rows name, by digest (ATTACHMENTS rows).
+    attachments: dict[str, Attachment] = field(default_factory=dict)
     resolved_deadlines: list[tuple[int, str, str]] = field(default_factory=list)
     host_deadline: DueMoment | None = None
     # The later cohort a deferral moves the participant to, enrolled in the same transaction.
@@ -578,6 +591,7 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
             _upsert_host_letter(conn, step)
         if step.finished:
             _cancel_pending(conn, step)
+    insert_ignoring_duplicates(conn, ATTACHMENTS, _attachment_rows(written))
     insert_ignoring_duplicates(conn, OUTBOX, [row for step in written for row in step.outbox])
     links = [row for step in written for row in step.links]
     if links:
@@ -585,6 +599,22 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
     for step in written:
         _close_links(conn, step)
     return conflicts
+
+
+def _attachment_rows(steps: list[Step]) -> list[dict[str, Any]]:
+    """Each distinct shared file the steps' messages carry, once: a batch of one cohort's
+    enrolments names the same calendar in every welcome."""
+    rows: dict[str, dict[str, Any]] = {}
+    for step in steps:
+        for digest, file in step.attachments.items():
+            if digest not in rows:
+                rows[digest] = {
+                    "digest": digest,
+                    "content_type": file.content_type,
+                    "data": file.data,
+                    "created_at": step.now,
+                }
+    return list(rows.values())
 
 
 _INSERT_AUDIT = AUDIT.insert()

@@ -34,6 +34,7 @@ from states.rules import (
     timed_rule_by_name,
 )
 from workflow import messages
+from workflow.attachments import WITH_FILES, outbox_columns
 from workflow.clock import Clock, lease_clock_for
 from workflow.errors import ConcurrentChange, GuardFailed
 from workflow.kernel import Runtime, fire
@@ -744,24 +745,21 @@ def _record_failure(
 
 
 # What sending needs: the timestamps stay unread, their conversion being most of a row's cost.
-_DELIVERED_COLUMNS = [
-    OUTBOX.c[name]
-    for name in (
-        "id",
-        "key",
-        "rule",
-        "sender",
-        "recipient",
-        "subject",
-        "body_text",
-        "body_html",
-        "attempts",
-        "unconfirmed",
-        "attachment_name",
-        "attachment_type",
-        "attachment",
-    )
-]
+_DELIVERED_COLUMNS = outbox_columns(
+    "id",
+    "key",
+    "rule",
+    "sender",
+    "recipient",
+    "subject",
+    "body_text",
+    "body_html",
+    "attempts",
+    "unconfirmed",
+    "attachment_name",
+    "attachment_type",
+    "attachment",
+)
 
 
 def _claim(
@@ -778,12 +776,15 @@ def _claim(
     free = OUTBOX.c.claimed_until.is_(None) | (OUTBOX.c.claimed_until < lease_now)
     query = (
         select(*_DELIVERED_COLUMNS)
+        .select_from(WITH_FILES)
         .where(OUTBOX.c.status == PENDING, OUTBOX.c.next_attempt_at <= now, free)
         .order_by(OUTBOX.c.next_attempt_at, OUTBOX.c.id)
         .limit(limit)
     )
     if conn.dialect.name == "postgresql":
-        query = query.with_for_update(skip_locked=True)
+        # The messages only: a lock on the file they share would have another sweep skip
+        # every message carrying it.
+        query = query.with_for_update(skip_locked=True, of=OUTBOX)
     rows = list(conn.execute(query).all())
     if not rows:
         return rows

@@ -4,8 +4,8 @@ Timed as a subprocess (what an administrator waits for; the median of three runs
 dry run that compiles the bytecode) and in process. All-or-nothing is
 checked at the same size: the same file with one bad email on its last line is refused
 (exit 1) and leaves the cohort empty. Floor: the very rows the import wrote (participants,
-audit entries, deadlines, outbox), copied into an empty database with plain SQL through the
-driver in one transaction (``executemany``).
+audit entries, deadlines, the calendars, outbox), copied into an empty database with plain SQL
+through the driver in one transaction (``executemany``).
 """
 
 from __future__ import annotations
@@ -38,7 +38,7 @@ NOW_LOCAL = datetime(2027, 1, 4, 10, 0)
 TARGET = 3.0
 CLI_RUNS = 3
 HEADER = ("name", "email", "municipality", "workplace", "manager_name", "manager_email", "language")
-TABLES = ("participants", "audit_entries", "deadlines", "outbox")
+TABLES = ("participants", "audit_entries", "deadlines", "attachments", "outbox")
 
 
 def run(ctx: Context) -> None:
