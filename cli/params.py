@@ -2,28 +2,15 @@
 
 from __future__ import annotations
 
-import re
 from datetime import date
 from pathlib import Path
 from typing import Any
 
 import click
 
-_DANISH = re.compile(r"^(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})$", re.ASCII)
-
-
-def parse_date(text: str) -> date:
-    """ISO ``2027-03-01``, or as Danes write it: ``1.3.2027`` or ``01-03-2027``."""
-    text = text.strip()
-    match = _DANISH.match(text)
-    if match:
-        day, month, year = (int(part) for part in match.groups())
-        return date(year, month, day)
-    return date.fromisoformat(text)
-
 
 def _convert(text: str, param: click.Parameter | None, ctx: click.Context | None) -> date:
-    from workflow.clock import SUPPORTED_YEARS, in_supported_range, shown
+    from workflow.clock import SUPPORTED_YEARS, in_supported_range, parse_date, shown
 
     try:
         day = parse_date(text)

@@ -281,3 +281,7 @@ def test_any_day_option_is_numbered_dates_or_a_clear_refusal(pairs: list[str]) -
 def test_numbered_dates_come_back_as_given(days: dict[int, date]) -> None:
     pairs = [f"{n}={day.isoformat()}" for n, day in days.items()]
     assert parse_days(pairs) == tuple(sorted(days.items()))
+
+
+def test_a_new_days_date_may_be_written_as_danes_write_it() -> None:
+    assert parse_days(["6=10.5.2027", " 7 = 2027-05-24 "]) == ((6, D6), (7, date(2027, 5, 24)))

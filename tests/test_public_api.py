@@ -85,6 +85,7 @@ PUBLIC: dict[str, tuple[str, ...]] = {
         "in_supported_range",
         "lease_clock_for",
         "local_text",
+        "parse_date",
         "parse_moment",
         "shown",
     ),

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import re
 import time
 from datetime import UTC, date, datetime, timedelta
 from typing import Protocol
@@ -22,6 +23,7 @@ __all__ = [
     "in_supported_range",
     "lease_clock_for",
     "local_text",
+    "parse_date",
     "parse_moment",
     "shown",
 ]
@@ -88,6 +90,20 @@ def shown(text: str, limit: int = 60) -> str:
 def local_text(moment: datetime) -> str:
     """A moment as Copenhagen time with its offset, to the second, for messages."""
     return moment.astimezone(LOCAL_TZ).isoformat(timespec="seconds")
+
+
+_DANISH = re.compile(r"^(\d{1,2})[.\-/](\d{1,2})[.\-/](\d{4})$", re.ASCII)
+
+
+def parse_date(text: str) -> date:
+    """ISO ``2027-03-01``, or as Danes write it: ``1.3.2027`` or ``01-03-2027``; raise
+    ``ValueError`` for anything else."""
+    text = text.strip()
+    match = _DANISH.match(text)
+    if match:
+        day, month, year = (int(part) for part in match.groups())
+        return date(year, month, day)
+    return date.fromisoformat(text)
 
 
 def parse_moment(text: str, *, name: str = "LPS_NOW") -> datetime:

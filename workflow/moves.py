@@ -17,7 +17,7 @@ from states.errors import LpsError
 from states.facts import Facts
 from states.programme import FINAL_STATES, LOCAL_TZ, CohortPlan, Programme, outstanding
 from states.rules import DueMoment, certified_deadlines, cohort_deadlines
-from workflow.clock import SUPPORTED_YEARS, in_supported_range, shown
+from workflow.clock import SUPPORTED_YEARS, in_supported_range, parse_date, shown
 from workflow.db import Database
 from workflow.errors import GuardFailed, InvalidInput, NotFound
 from workflow.kernel import write
@@ -191,11 +191,11 @@ def parse_days(pairs: list[str]) -> tuple[tuple[int, date], ...]:
         if not sep or not number.isascii() or not number.isdigit() or not 1 <= int(number) <= 8:
             raise InvalidInput(f"--day {shown(pair)} is not N=YYYY-MM-DD with N from 1 to 8")
         try:
-            day = date.fromisoformat(text) if len(text) == 10 and text.isascii() else None
+            day = parse_date(text)
         except ValueError:
-            day = None
-        if day is None:
-            raise InvalidInput(f"--day {shown(pair)}: {shown(text)} is not a date (YYYY-MM-DD)")
+            raise InvalidInput(
+                f"--day {shown(pair)}: {shown(text)} is not a date (YYYY-MM-DD)"
+            ) from None
         if not in_supported_range(day):
             raise InvalidInput(
                 f"--day {shown(pair)} is outside the supported years {SUPPORTED_YEARS}"
@@ -349,6 +349,21 @@ def _deadline_changes(
     return tuple(changes)
 
 
+def _unmoved(row: ParticipantRow, outcome: str, reason: str) -> ParticipantMove:
+    """A participant the plan leaves in their state and on their version."""
+    return ParticipantMove(
+        row.id,
+        row.email,
+        outcome,
+        (reason,),
+        row.state,
+        row.state,
+        row.definition_version,
+        row.definition_version,
+        row.version,
+    )
+
+
 def _plan(
     conn: Connection,
     code: str,
@@ -392,34 +407,10 @@ def _plan(
     moves = []
     for row in rows:
         if row.state in FINAL_STATES:
-            moves.append(
-                ParticipantMove(
-                    row.id,
-                    row.email,
-                    "finished",
-                    (f"{row.state}: left as they are",),
-                    row.state,
-                    row.state,
-                    row.definition_version,
-                    row.definition_version,
-                    row.version,
-                )
-            )
+            moves.append(_unmoved(row, "finished", f"{row.state}: left as they are"))
             continue
         if row.definition_version == target.version:
-            moves.append(
-                ParticipantMove(
-                    row.id,
-                    row.email,
-                    "moves",
-                    (f"already on {target.version}: nothing to do",),
-                    row.state,
-                    row.state,
-                    row.definition_version,
-                    target.version,
-                    row.version,
-                )
-            )
+            moves.append(_unmoved(row, "moves", f"already on {target.version}: nothing to do"))
             continue
         state = mapped.get(row.state, row.state)
         reasons = []
