@@ -145,6 +145,10 @@ def migrate(
     if dry == (plan is not None):
         raise click.UsageError("give either --dry-run (with --cohort and --to) or --apply PLAN")
     if plan is not None:
+        if cohort or to_version or mapping or days or allow_holiday:
+            raise click.UsageError(
+                "--apply PLAN carries out the plan as the dry run made it; give it alone"
+            )
         done = app.workflow().apply_migration(plan)
         emit(
             as_json,

@@ -217,6 +217,11 @@ def test_an_apply_with_blocked_participants_moves_the_others_and_exits_1(
         0,
         1,
     )
+    mixed = fails(lps, "programme", "migrate", "--apply", plan.group(1), "--day", "6=2027-05-10",
+                  code=2)  # fmt: skip
+    assert mixed.stderr.endswith(
+        "Error: --apply PLAN carries out the plan as the dry run made it; give it alone\n"
+    )
     again = fails(lps, "programme", "migrate", "--apply", plan.group(1))
     assert again.stderr.startswith(f"Error: plan {plan.group(1)} was applied on ")
     assert again.stderr.endswith(" by tester; make a new dry run\n")
