@@ -25,6 +25,7 @@ from sqlalchemy.exc import IntegrityError
 
 from states.programme import STEP_NOTICES
 from workflow import validation
+from workflow.collector import collector_paused
 from workflow.errors import ImportRejected, InvalidField, InvalidInput
 from workflow.kernel import Runtime, start_path, write
 from workflow.queries import cohort_row
@@ -556,13 +557,15 @@ def import_participants(
         # In chunks, so that only one chunk's rows, audit entries and mails are held at a
         # time; the transaction around them keeps the import all or nothing.
         while chunk := list(islice(rows, CHUNK)):
-            participants = _insert_all(conn, cohort, chunk, now)
-            steps = []
-            for row, participant in zip(chunk, participants, strict=True):
-                step = Step(participant, cohort, now, runtime.actor, channel=runtime.channel)
-                start_path(runtime, step, note=f"imported from {source_name}, line {row.line}")
-                steps.append(step)
-            write(conn, steps)
+            with collector_paused():
+                participants = _insert_all(conn, cohort, chunk, now)
+                steps = []
+                for row, participant in zip(chunk, participants, strict=True):
+                    step = Step(participant, cohort, now, runtime.actor, channel=runtime.channel)
+                    note = f"imported from {source_name}, line {row.line}"
+                    start_path(runtime, step, note=note)
+                    steps.append(step)
+                write(conn, steps)
             ids += (p.id for p in participants)
             messages += sum(len(step.outbox) for step in steps)
             if progress:

@@ -36,6 +36,7 @@ from states.rules import (
 from workflow import messages
 from workflow.attachments import WITH_FILES, outbox_columns
 from workflow.clock import Clock, lease_clock_for
+from workflow.collector import collector_paused
 from workflow.errors import ConcurrentChange, GuardFailed
 from workflow.kernel import Runtime, fire
 from workflow.links import CHASED_BY, hide_tokens, pending_confirmations
@@ -178,7 +179,7 @@ def sweep(
     while True:
         passes += 1
         try:
-            with runtime.db.transaction() as conn:
+            with collector_paused(), runtime.db.transaction() as conn:
                 handled = _due_batch(runtime, conn, now, report, limit=batch_size)
         except ConcurrentChange:
             handled = 0
@@ -548,56 +549,58 @@ def deliver(
             claimed = _claim(conn, now, lease_clock.now(), lease, token, batch_size)
         if not claimed:
             break
-        claim = _Claim(runtime, token, lease, lease_clock)
-        sent: list[Any] = []
-        # Whether the row's lease was renewed along with recording the one before it.
-        renewed: bool | None = None
-        for index, row in enumerate(claimed):
-            if not by_batch:
-                held = claim.renew(row) if renewed is None else renewed
-                renewed = None
-                if not held:
-                    log.info(
-                        "skipping %s to %s: another sweep has taken it over",
-                        row.rule,
-                        row.recipient,
-                    )
-                    continue
-            try:
-                channel.send(compose(outgoing_mail(row), date=now))
-            except (DeliveryError, ValueError) as error:
-                kind = error.kind if isinstance(error, DeliveryError) else "message"
-                if kind == "configuration":
-                    claim.release(claimed[index:])
-                    _stop(runtime, report, str(error), configuration=True)
-                    break
-                _record_failure(claim, row, error, now, report)
-                in_a_row = in_a_row + 1 if kind in ("connection", "unconfirmed") else 0
-                if in_a_row >= CONNECTION_FAILURES:
-                    claim.release(claimed[index + 1 :])
-                    why = f"{in_a_row} messages in a row did not get through ({error})"
-                    _stop(runtime, report, why)
-                    break
-                continue
-            in_a_row = 0
-            if by_batch:
-                sent.append(row)
-            else:
-                following = claimed[index + 1] if index + 1 < len(claimed) else None
-                renewed = claim.mark_sent([row], now, renewing=following)
-                report.delivered += 1
-                report.tally(report.sent_by_rule, row.rule)
-        if sent:
-            try:
-                channel.flush()
-            except DeliveryError as error:
-                for row in sent:
+        # Held off for one claim at a time: a batch's mails are built and dropped together.
+        with collector_paused():
+            claim = _Claim(runtime, token, lease, lease_clock)
+            sent: list[Any] = []
+            # Whether the row's lease was renewed along with recording the one before it.
+            renewed: bool | None = None
+            for index, row in enumerate(claimed):
+                if not by_batch:
+                    held = claim.renew(row) if renewed is None else renewed
+                    renewed = None
+                    if not held:
+                        log.info(
+                            "skipping %s to %s: another sweep has taken it over",
+                            row.rule,
+                            row.recipient,
+                        )
+                        continue
+                try:
+                    channel.send(compose(outgoing_mail(row), date=now))
+                except (DeliveryError, ValueError) as error:
+                    kind = error.kind if isinstance(error, DeliveryError) else "message"
+                    if kind == "configuration":
+                        claim.release(claimed[index:])
+                        _stop(runtime, report, str(error), configuration=True)
+                        break
                     _record_failure(claim, row, error, now, report)
-            else:
-                claim.mark_sent(sent, now)
-                report.delivered += len(sent)
-                for row in sent:
+                    in_a_row = in_a_row + 1 if kind in ("connection", "unconfirmed") else 0
+                    if in_a_row >= CONNECTION_FAILURES:
+                        claim.release(claimed[index + 1 :])
+                        why = f"{in_a_row} messages in a row did not get through ({error})"
+                        _stop(runtime, report, why)
+                        break
+                    continue
+                in_a_row = 0
+                if by_batch:
+                    sent.append(row)
+                else:
+                    following = claimed[index + 1] if index + 1 < len(claimed) else None
+                    renewed = claim.mark_sent([row], now, renewing=following)
+                    report.delivered += 1
                     report.tally(report.sent_by_rule, row.rule)
+            if sent:
+                try:
+                    channel.flush()
+                except DeliveryError as error:
+                    for row in sent:
+                        _record_failure(claim, row, error, now, report)
+                else:
+                    claim.mark_sent(sent, now)
+                    report.delivered += len(sent)
+                    for row in sent:
+                        report.tally(report.sent_by_rule, row.rule)
         if progress:
             progress(len(claimed))
     channel.close()
