@@ -59,7 +59,10 @@ class StepModel:
         # model is fired through the machine's events rather than the trigger methods the
         # first machine bound to it.
         self.machine = machine_for(situation.cohort.rules)
-        self.machine.set_state(situation.state, model=self)
+        # What Machine.set_state does for a model, with one look-up of the state, not three.
+        if situation.state not in self.machine.states:
+            raise ValueError(f"State '{situation.state}' is not a registered state.")
+        self.state = situation.state
 
     def fire(self, situation: Situation, trigger: str, args: StepArgs) -> tuple[str, Facts] | None:
         """Fire ``trigger`` for the participant in ``situation``; return (state, facts), or
