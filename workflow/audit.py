@@ -11,10 +11,11 @@ from __future__ import annotations
 
 import hashlib
 import hmac
-import json
 from collections.abc import Mapping
 from datetime import datetime
 from typing import Any
+
+from workflow.jsontext import canonical
 
 __all__ = [
     "GENESIS",
@@ -33,15 +34,9 @@ def note_digest(note: str | None) -> str:
     return hashlib.sha256((note or "").encode("utf-8")).hexdigest()
 
 
-def _canonical(value: Any) -> bytes:
-    return json.dumps(
-        value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
-    ).encode("utf-8")
-
-
 def facts_digest(facts: Mapping[str, Any]) -> str:
     """The digest of a participant's facts as stored (their JSON document)."""
-    return hashlib.sha256(_canonical(dict(facts))).hexdigest()
+    return hashlib.sha256(canonical(facts if type(facts) is dict else dict(facts))).hexdigest()
 
 
 def key_id(key: str | None) -> str:
@@ -95,7 +90,7 @@ def entry_hash(
         fields += [role, facts]
     if channel is not None:
         fields.append(channel)
-    payload = _canonical(fields)
+    payload = canonical(fields)
     if key:
         return sign(key, payload)
     return hashlib.sha256(payload).hexdigest()

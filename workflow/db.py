@@ -14,6 +14,7 @@ from sqlalchemy import Engine, create_engine, event, text
 from sqlalchemy.engine import Connection, make_url
 from sqlalchemy.exc import DBAPIError, OperationalError, SQLAlchemyError
 
+from workflow import jsontext
 from workflow.errors import ConcurrentChange, SchemaMissing, StorageError
 from workflow.models import SCHEMA_REVISION
 
@@ -79,7 +80,9 @@ class Database:
         elif self.is_postgres:
             kwargs["pool_pre_ping"] = False
         try:
-            self.engine: Engine = create_engine(parsed, **kwargs)
+            self.engine: Engine = create_engine(
+                parsed, json_serializer=jsontext.dumps, json_deserializer=jsontext.loads, **kwargs
+            )
         except (SQLAlchemyError, ImportError) as exc:
             raise StorageError(f"cannot open database {redact(url)}: {exc}") from None
         if self.is_sqlite:
