@@ -10,6 +10,7 @@ from datetime import date, datetime
 from functools import cache
 from typing import Any
 
+import orjson
 from jinja2 import (
     ChoiceLoader,
     DictLoader,
@@ -242,14 +243,27 @@ _PERSONAL_FIELDS: tuple[tuple[str | None, str], ...] = (
     (None, "self_service_link"),
     (None, "overview_link"),
 )
-_SHAPES: dict[str, _Shape] = {}
+_SHAPES: dict[bytes, _Shape] = {}
 _SHAPES_LIMIT = 4096
 
 
-_ENCODED: dict[int, tuple[Any, str]] = {}
+_ENCODED: dict[int, tuple[Any, bytes]] = {}
 
 
-def _encoded(value: Any) -> str:
+_KEY_OPTIONS = orjson.OPT_SORT_KEYS | orjson.OPT_NON_STR_KEYS
+
+
+def _json_key(value: Any) -> bytes:
+    """``value`` as JSON with sorted keys: a cache key, so the same value gives the same bytes.
+    orjson makes it in a tenth of json's time; json takes what orjson refuses (integers
+    beyond 64 bits)."""
+    try:
+        return orjson.dumps(value, default=str, option=_KEY_OPTIONS)
+    except TypeError:
+        return json.dumps(value, sort_keys=True, default=str).encode("utf-8")
+
+
+def _encoded(value: Any) -> bytes:
     """``value`` as JSON, remembered for the object itself: every participant of a cohort
     shares one cohort context, the largest part of a message's shape."""
     cached = _ENCODED.get(id(value))
@@ -257,7 +271,7 @@ def _encoded(value: Any) -> str:
         return cached[1]
     if len(_ENCODED) >= _SHAPES_LIMIT:
         _ENCODED.clear()
-    encoded = json.dumps(value, sort_keys=True, default=str)
+    encoded = _json_key(value)
     _ENCODED[id(value)] = (value, encoded)
     return encoded
 
@@ -293,15 +307,15 @@ def render_shaped(
         container[key] = token
         values[token] = value
     cohort = shaped.pop("cohort", None)
-    key = json.dumps([rule, language, shaped], sort_keys=True, default=str) + _encoded(cohort)
+    shape_key = _json_key([rule, language, shaped]) + _encoded(cohort)
     if cohort is not None:
         shaped["cohort"] = cohort
-    template = _SHAPES.get(key)
+    template = _SHAPES.get(shape_key)
     if template is None:
         template = _Shape.of(render(rule, language, shaped))
         if len(_SHAPES) >= _SHAPES_LIMIT:
             _SHAPES.clear()
-        _SHAPES[key] = template
+        _SHAPES[shape_key] = template
     return template.fill(values)
 
 
