@@ -602,9 +602,7 @@ def write_steps(conn: Connection, steps: list[Step]) -> list[Step]:
             _cancel_pending(conn, step)
     insert_ignoring_duplicates(conn, ATTACHMENTS, _attachment_rows(written))
     insert_ignoring_duplicates(conn, OUTBOX, [row for step in written for row in step.outbox])
-    links = [row for step in written for row in step.links]
-    if links:
-        conn.execute(LINKS.insert(), links)
+    execute_many(conn, _INSERT_LINK, [row for step in written for row in step.links])
     for step in written:
         _close_links(conn, step)
     return conflicts
@@ -627,6 +625,7 @@ def _attachment_rows(steps: list[Step]) -> list[dict[str, Any]]:
 
 
 _INSERT_AUDIT = AUDIT.insert()
+_INSERT_LINK = LINKS.insert()
 _RESOLVE_DEADLINE = (
     update(DEADLINES)
     .where(DEADLINES.c.id == bindparam("b_id"))
