@@ -57,7 +57,15 @@ def danish_file(*rows: str) -> bytes:
 # -- files that import ----------------------------------------------------------------------------
 
 
-def test_semicolon_file_with_bom_and_danish_headers_enrols_everyone(wf: Workflow) -> None:
+# A short file is kept as it is checked; a long one is read a second time to be enrolled.
+@pytest.mark.parametrize("reading", ["kept", "read again"])
+def test_semicolon_file_with_bom_and_danish_headers_enrols_everyone(
+    wf: Workflow, monkeypatch: pytest.MonkeyPatch, reading: str
+) -> None:
+    if reading == "read again":
+        monkeypatch.setattr(importer, "KEPT_ROWS", len(DANISH_ROWS) - 1)
+    counted = _Counted(importer._check_row)
+    monkeypatch.setattr(importer, "_check_row", counted)
     make_cohort(wf)
     report = wf.import_participants("H1", danish_file(*DANISH_ROWS), name="hold.csv")
 
@@ -93,6 +101,18 @@ def test_semicolon_file_with_bom_and_danish_headers_enrols_everyone(wf: Workflow
         )
     ]
     assert verify_audit(wf.db).ok
+    readings = 2 if reading == "read again" else 1
+    assert counted.calls == readings * len(DANISH_ROWS)
+
+
+class _Counted:
+    def __init__(self, function: Any) -> None:
+        self.function = function
+        self.calls = 0
+
+    def __call__(self, *args: Any) -> Any:
+        self.calls += 1
+        return self.function(*args)
 
 
 def test_imported_participants_get_the_same_path_as_one_enrolled_by_hand(wf: Workflow) -> None:
@@ -346,8 +366,10 @@ def test_an_email_enrolled_while_the_file_is_imported_refuses_the_whole_file(
     make_cohort(wf)
     checked = importer._checked
 
-    def enrolled_meanwhile(conn: Connection, table: Any, cohort: Any, today: Any) -> Any:
-        rows = checked(conn, table, cohort, today)
+    def enrolled_meanwhile(
+        conn: Connection, table: Any, cohort: Any, today: Any, *, keep: int
+    ) -> Any:
+        rows = checked(conn, table, cohort, today, keep=keep)
         insert_participant(
             conn,
             cohort,

@@ -63,6 +63,9 @@ _INSERT_PARTICIPANT = PARTICIPANTS.insert()
 # Participants enrolled per batch of writes: their welcome mails, the bulk of what a batch
 # holds, stay a few megabytes.
 CHUNK = 500
+# A file of up to this many rows is kept as it is checked, so it is read and cleaned once; a
+# longer one is read again, so that an import's memory does not grow with its file.
+KEPT_ROWS = 20_000
 
 
 @dataclass(frozen=True)
@@ -535,7 +538,7 @@ def import_participants(
     if dry_run:
         with runtime.db.reading() as conn:
             cohort = cohort_row(conn, code)
-            count = _checked(conn, table, cohort, today)
+            count, _ = _checked(conn, table, cohort, today, keep=0)
         if progress:
             progress(count)
         return ImportReport(
@@ -552,8 +555,8 @@ def import_participants(
     source_name = Path(label).name
     with runtime.db.transaction() as conn:
         cohort = cohort_row(conn, code)
-        count = _checked(conn, table, cohort, today)
-        rows = _clean_rows(table)
+        count, checked = _checked(conn, table, cohort, today, keep=KEPT_ROWS)
+        rows = iter(checked) if checked is not None else _clean_rows(table)
         # In chunks, so that only one chunk's rows, audit entries and mails are held at a
         # time; the transaction around them keeps the import all or nothing.
         while chunk := list(islice(rows, CHUNK)):
@@ -581,21 +584,30 @@ def import_participants(
     )
 
 
-def _checked(conn: Connection, table: CsvFile, cohort: CohortRow, today: date) -> int:
-    """Check the whole file, keeping no more than each email's line; returns the number of
-    rows, or raises :class:`ImportRejected` with every problem found."""
+def _checked(
+    conn: Connection, table: CsvFile, cohort: CohortRow, today: date, *, keep: int
+) -> tuple[int, list[ImportRow] | None]:
+    """Check the whole file, keeping no more than each email's line and, for a file of up to
+    ``keep`` rows, the clean rows; returns the number of rows and the rows kept (``None`` for
+    a longer file), or raises :class:`ImportRejected` with every problem found."""
     enrolled = set(
         conn.execute(
             select(PARTICIPANTS.c.email).where(PARTICIPANTS.c.cohort_id == cohort.id)
         ).scalars()
     )
     problems: list[InvalidInput] = []
-    count = sum(
-        1 for _ in check_rows(table, cohort, today=today, enrolled=enrolled, problems=problems)
-    )
+    count = 0
+    kept: list[ImportRow] | None = []
+    for row in check_rows(table, cohort, today=today, enrolled=enrolled, problems=problems):
+        count += 1
+        if kept is not None:
+            if count > keep:
+                kept = None
+            else:
+                kept.append(row)
     if problems:
         raise ImportRejected(problems)
-    return count
+    return count, kept
 
 
 def _insert_all(
