@@ -309,6 +309,7 @@ def outbox_row(
         "attachment_digest": attachment.digest if attachment else None,
         "status": "pending",
         "attempts": 0,
+        "unconfirmed": 0,
         "next_attempt_at": now,
         "created_at": now,
     }
