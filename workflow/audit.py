@@ -31,7 +31,13 @@ GENESIS = "0" * 64
 
 
 def note_digest(note: str | None) -> str:
-    return hashlib.sha256((note or "").encode("utf-8")).hexdigest()
+    if not note:
+        return _NO_NOTE
+    return hashlib.sha256(note.encode("utf-8")).hexdigest()
+
+
+# Most steps carry no note; its digest is the same every time.
+_NO_NOTE = hashlib.sha256(b"").hexdigest()
 
 
 def facts_digest(facts: Mapping[str, Any]) -> str:

@@ -767,17 +767,18 @@ class Workflow:
                 missing = [code for code in wanted if code not in found]
                 if missing:
                     raise NotFound(f"no cohort with code '{missing[0]}'; see `lps cohort list`")
-                rows = [
-                    ParticipantRow.from_row(r)
-                    for r in conn.execute(
-                        select(PARTICIPANTS)
-                        .where(
-                            PARTICIPANTS.c.cohort_id.in_(list(cohorts)),
-                            PARTICIPANTS.c.state.not_in(FINAL_STATES),
+                rows = list(
+                    ParticipantRow.from_rows(
+                        conn.execute(
+                            select(PARTICIPANTS)
+                            .where(
+                                PARTICIPANTS.c.cohort_id.in_(list(cohorts)),
+                                PARTICIPANTS.c.state.not_in(FINAL_STATES),
+                            )
+                            .order_by(PARTICIPANTS.c.id)
                         )
-                        .order_by(PARTICIPANTS.c.id)
                     )
-                ]
+                )
             known = {str(row.id) for row in rows} | {row.email.lower() for row in rows}
             unknown = sorted(excluded - known)
             if unknown:

@@ -3,14 +3,14 @@
 from __future__ import annotations
 
 import getpass
-from collections.abc import Callable, Iterable
+from collections.abc import Callable, Iterable, Iterator
 from dataclasses import dataclass, field, replace
 from datetime import date, datetime
 from functools import cache, cached_property
 from operator import itemgetter
 from typing import Any, cast
 
-from sqlalchemy import LargeBinary, Row, and_, bindparam, select, update
+from sqlalchemy import LargeBinary, Result, Row, and_, bindparam, select, update
 from sqlalchemy.engine import Connection
 from sqlalchemy.sql.base import Executable
 
@@ -208,6 +208,20 @@ class ParticipantRow:
             fields[name] = getattr(row, name)
         fields["facts"] = Facts.from_json(row.facts)
         return participant
+
+    @classmethod
+    def from_rows(cls, result: Result[Any]) -> Iterator[ParticipantRow]:
+        """Each row of ``result`` as :meth:`from_row` reads it, its columns looked at once."""
+        if tuple(result.keys()) != _PARTICIPANT_COLUMNS:
+            yield from map(cls.from_row, result)
+            return
+        facts = Facts.from_json
+        for row in result:
+            participant = object.__new__(cls)
+            fields = participant.__dict__
+            fields.update(zip(_PARTICIPANT_COLUMNS, row, strict=True))
+            fields["facts"] = facts(fields["facts"])
+            yield participant
 
 
 _PARTICIPANT_FIELDS = tuple(name for name in ParticipantRow.__dataclass_fields__ if name != "facts")

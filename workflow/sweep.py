@@ -221,8 +221,10 @@ def _due_batch(
         return 0
     participant_ids = {row.participant_id for row in due}
     participants = {
-        row.id: ParticipantRow.from_row(row)
-        for row in conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id.in_(participant_ids)))
+        row.id: row
+        for row in ParticipantRow.from_rows(
+            conn.execute(select(PARTICIPANTS).where(PARTICIPANTS.c.id.in_(participant_ids)))
+        )
     }
     cohorts = load_cohorts(conn, {p.cohort_id for p in participants.values()})
     waiting = pending_confirmations(conn, participant_ids)
