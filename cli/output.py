@@ -26,10 +26,11 @@ def json_option(help: str = "Machine-readable output.") -> Callable[[_F], _F]:
 
 
 def emit(as_json: bool, data: Any, text: str | Callable[[], object]) -> None:
-    """Print a command's result: ``data`` as JSON with ``--json``, else ``text`` (a line, or
-    a function that prints the lines)."""
+    """Print a command's result: ``data`` as JSON with ``--json`` (or what a function given as
+    ``data`` returns, made only then), else ``text`` (a line, or a function that prints the
+    lines)."""
     if as_json:
-        echo_json(data)
+        echo_json(data() if callable(data) else data)
     elif callable(text):
         text()
     else:

@@ -192,11 +192,11 @@ def import_(app: App, cohort: str, file: BinaryIO, dry_run: bool, as_json: bool)
                 f"({report.delimiter_name}-separated); nothing was written."
             )
 
-        emit(as_json, report.as_json(), preview)
+        emit(as_json, report.as_json, preview)
         return
     emit(
         as_json,
-        report.as_json(),
+        report.as_json,
         lambda: click.echo(
             f"Imported {report.count} participant(s) into {report.cohort} from {label} "
             f"(ids {report.ids[0]}-{report.ids[-1]}); {report.messages} welcome mail(s) queued."

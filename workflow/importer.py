@@ -63,8 +63,9 @@ _INSERT_PARTICIPANT = PARTICIPANTS.insert()
 # Participants enrolled per batch of writes: their welcome mails, the bulk of what a batch
 # holds, stay a few megabytes.
 CHUNK = 500
-# A file of up to this many rows is kept as it is checked, so it is read and cleaned once; a
-# longer one is read again, so that an import's memory does not grow with its file.
+# A file of up to this many rows is kept as it is checked, so it is read and cleaned once, its
+# report holding the rows; a longer one is read again to be enrolled and again for each pass
+# over its report's rows, so that an import's memory does not grow with its file.
 KEPT_ROWS = 20_000
 
 
@@ -538,14 +539,14 @@ def import_participants(
     if dry_run:
         with runtime.db.reading() as conn:
             cohort = cohort_row(conn, code)
-            count, _ = _checked(conn, table, cohort, today, keep=0)
+            count, checked = _checked(conn, table, cohort, today, keep=KEPT_ROWS)
         if progress:
             progress(count)
         return ImportReport(
             cohort.code,
             label,
             table.delimiter,
-            ImportedRows(table, count),
+            checked if checked is not None else ImportedRows(table, count),
             (),
             _WELCOMES * count,
             True,
@@ -577,7 +578,7 @@ def import_participants(
         cohort.code,
         label,
         table.delimiter,
-        ImportedRows(table, count),
+        checked if checked is not None else ImportedRows(table, count),
         tuple(ids),
         messages,
         False,
