@@ -80,6 +80,8 @@ def test_an_import_holds_a_chunk_not_the_file(
     for code in ("H0", "H1", "H2"):
         make_cohort(wf, code)
     monkeypatch.setattr(importer, "CHUNK", 25)
+    # Files longer than this are not kept whole (a shorter one is, to be read once).
+    monkeypatch.setattr(importer, "KEPT_ROWS", 100)
     wf.import_participants("H0", csv_file(25, first=10_000))  # imports and caches warmed up
 
     small = traced_peak(lambda: wf.import_participants("H1", csv_file(150)))
@@ -146,8 +148,10 @@ def test_an_import_failing_in_its_last_chunk_writes_nothing(
     before = counts(wf.db)
     checked = importer._checked
 
-    def enrolled_meanwhile(conn: Connection, table: Any, cohort: Any, today: Any) -> Any:
-        found = checked(conn, table, cohort, today)
+    def enrolled_meanwhile(
+        conn: Connection, table: Any, cohort: Any, today: Any, *, keep: int
+    ) -> Any:
+        found = checked(conn, table, cohort, today, keep=keep)
         insert_participant(
             conn,
             cohort,
