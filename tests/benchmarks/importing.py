@@ -179,6 +179,7 @@ def _in_process(url: str, path: Path, rows: int) -> tuple[float, float]:
     from workflow.clock import FixedClock
     from workflow.db import Database
     from workflow.engine import Workflow
+
     database = Database(url)
     database.check_schema()
     workflow = Workflow(database, clock=FixedClock(local(NOW_LOCAL)), actor="bench")
