@@ -61,6 +61,21 @@ def read_eml(path: Path) -> EmailMessage:
     return cast(EmailMessage, message_from_bytes(path.read_bytes(), policy=policy.default))
 
 
+def enrol_in_h1(wf: Workflow, *names: str) -> list[int]:
+    """Enrol one Odense participant per name in cohort H1 (``anna@odense.dk`` for "Anna")."""
+    return [
+        wf.enrol(
+            "H1",
+            name=name,
+            email=f"{name.lower()}@odense.dk",
+            municipality="Odense",
+            manager_name="Mette Kjær",
+            manager_email="mette@odense.dk",
+        ).participant.id
+        for name in names
+    ]
+
+
 def install_programme_text(wf: Workflow, folder: Path, text: str) -> None:
     """Install the programme definition ``text`` from a file of its own in ``folder``."""
     folder.mkdir()

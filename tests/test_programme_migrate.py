@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import DAYS, START, Cli, make_cohort
 from engine_helpers import drive, go
-from helpers import fails, install_programme_text, ok, on
+from helpers import enrol_in_h1, fails, install_programme_text, ok, on
 from hypothesis import given
 from hypothesis import strategies as st
 from pypdf import PdfReader
@@ -305,17 +305,7 @@ def test_a_finished_participants_certificate_keeps_the_days_of_their_own_version
     wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     make_cohort(wf)
-    done, certified = (
-        wf.enrol(
-            "H1",
-            name=name,
-            email=f"{name.lower()}@odense.dk",
-            municipality="Odense",
-            manager_name="Mette Kjær",
-            manager_email="mette@odense.dk",
-        ).participant.id
-        for name in ("Anna", "Bo")
-    )
+    done, certified = enrol_in_h1(wf, "Anna", "Bo")
     drive(wf, clock, done, "completed")
     clock.set(START)
     drive(wf, clock, certified, "certified")

@@ -11,7 +11,7 @@ from pathlib import Path
 
 from conftest import DAYS, START, Cli, make_cohort
 from engine_helpers import drive, go
-from helpers import fails, install_programme_text, ok, on
+from helpers import enrol_in_h1, fails, install_programme_text, ok, on
 from hypothesis import given
 from hypothesis import strategies as st
 from programme_helpers import four_days_no_visit
@@ -50,20 +50,6 @@ def six_days() -> str:
     )
 
 
-def enrol(wf: Workflow, *names: str) -> list[int]:
-    return [
-        wf.enrol(
-            "H1",
-            name=name,
-            email=f"{name.lower()}@odense.dk",
-            municipality="Odense",
-            manager_name="Mette Kjær",
-            manager_email="mette@odense.dk",
-        ).participant.id
-        for name in names
-    ]
-
-
 def stored_days(wf: Workflow) -> list[date | None]:
     with wf.db.reading() as conn:
         row = conn.execute(select(COHORTS).where(COHORTS.c.code == "H1")).one()
@@ -74,7 +60,7 @@ def test_to_four_days_the_fifth_is_kept_for_those_who_stay_and_a_way_back_finds_
     wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     make_cohort(wf)
-    early, middle, late = enrol(wf, "Anna", "Bo", "Carl")
+    early, middle, late = enrol_in_h1(wf, "Anna", "Bo", "Carl")
     drive(wf, clock, middle, "day_2")
     clock.set(START)
     drive(wf, clock, late, "career_visit_held")
@@ -133,7 +119,7 @@ def test_to_six_days_the_sixth_needs_a_date_on_a_working_day(
     lps: Cli, wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     make_cohort(wf)
-    (anna,) = enrol(wf, "Anna")
+    (anna,) = enrol_in_h1(wf, "Anna")
     drive(wf, clock, anna, "day_5")
     install_programme_text(wf, tmp_path / "seks", six_days())
     lps.now = clock.now().isoformat()
@@ -184,7 +170,7 @@ def test_an_apply_with_blocked_participants_moves_the_others_and_exits_1(
     lps: Cli, wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     make_cohort(wf)
-    anna, bo = enrol(wf, "Anna", "Bo")
+    anna, bo = enrol_in_h1(wf, "Anna", "Bo")
     drive(wf, clock, bo, "day_5")
     install_programme_text(wf, tmp_path / "kort", four_days_no_visit())
     lps.now = clock.now().isoformat()
@@ -231,7 +217,7 @@ def test_a_reschedule_moves_each_participants_deadlines_by_their_own_version(
     wf: Workflow, clock: FixedClock, tmp_path: Path
 ) -> None:
     make_cohort(wf)
-    anna, bo = enrol(wf, "Anna", "Bo")
+    anna, bo = enrol_in_h1(wf, "Anna", "Bo")
     drive(wf, clock, bo, "day_5")
     install_programme_text(wf, tmp_path / "kort", four_days_no_visit())
     clock.set(START)

@@ -723,6 +723,7 @@ class Workflow:
         on its own. Raises :class:`BulkRefused` after writing the rest when any was refused."""
         return self.advance_cohorts([code], request, except_refs=except_refs, progress=progress)
 
+    @collector_paused()
     def advance_cohorts(
         self,
         codes: Sequence[str],
@@ -751,72 +752,71 @@ class Workflow:
             for ref in (str(given).strip() for given in except_refs)
             if ref
         }
-        with collector_paused():
-            refused: dict[str, list[str]] = {}
-            advanced: list[tuple[int, str, str]] = []
-            skipped = 0
-            with self.db.reading() as conn:
-                cohorts = {
-                    cohort.id: cohort
-                    for cohort in (
-                        CohortRow.from_row(r)
-                        for r in conn.execute(select(COHORTS).where(COHORTS.c.code.in_(wanted)))
-                    )
-                }
-                found = {cohort.code for cohort in cohorts.values()}
-                missing = [code for code in wanted if code not in found]
-                if missing:
-                    raise NotFound(f"no cohort with code '{missing[0]}'; see `lps cohort list`")
-                rows = list(
-                    ParticipantRow.from_rows(
-                        conn.execute(
-                            select(PARTICIPANTS)
-                            .where(
-                                PARTICIPANTS.c.cohort_id.in_(list(cohorts)),
-                                PARTICIPANTS.c.state.not_in(FINAL_STATES),
-                            )
-                            .order_by(PARTICIPANTS.c.id)
+        refused: dict[str, list[str]] = {}
+        advanced: list[tuple[int, str, str]] = []
+        skipped = 0
+        with self.db.reading() as conn:
+            cohorts = {
+                cohort.id: cohort
+                for cohort in (
+                    CohortRow.from_row(r)
+                    for r in conn.execute(select(COHORTS).where(COHORTS.c.code.in_(wanted)))
+                )
+            }
+            found = {cohort.code for cohort in cohorts.values()}
+            missing = [code for code in wanted if code not in found]
+            if missing:
+                raise NotFound(f"no cohort with code '{missing[0]}'; see `lps cohort list`")
+            rows = list(
+                ParticipantRow.from_rows(
+                    conn.execute(
+                        select(PARTICIPANTS)
+                        .where(
+                            PARTICIPANTS.c.cohort_id.in_(list(cohorts)),
+                            PARTICIPANTS.c.state.not_in(FINAL_STATES),
                         )
+                        .order_by(PARTICIPANTS.c.id)
                     )
                 )
-            known = {str(row.id) for row in rows} | {row.email.lower() for row in rows}
-            unknown = sorted(excluded - known)
-            if unknown:
-                where = f"cohort {wanted[0]}" if len(wanted) == 1 else f"the {len(wanted)} cohorts"
-                raise InvalidInput(f"--except names nobody active in {where}: {', '.join(unknown)}")
-            steps: list[Step] = []
-            with attached() as model:
-                for row in rows:
-                    if str(row.id) in excluded or row.email.lower() in excluded:
-                        skipped += 1
-                        continue
-                    step = Step(
-                        row, cohorts[row.cohort_id], now, self.actor, channel=self.runtime.channel
-                    )
-                    disorder = out_of_order(step)
-                    if disorder:
-                        refused[f"{row.email} (#{row.id})"] = [disorder]
-                        continue
-                    try:
-                        fire(self.runtime, step, trigger, args, model=model)
-                    except GuardFailed as refusal:
-                        refused[f"{row.email} (#{row.id})"] = refusal.reasons
-                        continue
-                    steps.append(step)
-            batch = 500
-            for start in range(0, len(steps), batch):
-                chunk = steps[start : start + batch]
-                with self.db.transaction() as conn:
-                    conflicts = write(conn, chunk, raise_conflict=False)
-                for step in chunk:
-                    if step in conflicts:
-                        refused[f"{step.row.email} (#{step.row.id})"] = [
-                            "changed by someone else at the same time; try again"
-                        ]
-                    else:
-                        advanced.append((step.row.id, step.row.state, step.state))
-                if progress:
-                    progress(len(chunk))
+            )
+        known = {str(row.id) for row in rows} | {row.email.lower() for row in rows}
+        unknown = sorted(excluded - known)
+        if unknown:
+            where = f"cohort {wanted[0]}" if len(wanted) == 1 else f"the {len(wanted)} cohorts"
+            raise InvalidInput(f"--except names nobody active in {where}: {', '.join(unknown)}")
+        steps: list[Step] = []
+        with attached() as model:
+            for row in rows:
+                if str(row.id) in excluded or row.email.lower() in excluded:
+                    skipped += 1
+                    continue
+                step = Step(
+                    row, cohorts[row.cohort_id], now, self.actor, channel=self.runtime.channel
+                )
+                disorder = out_of_order(step)
+                if disorder:
+                    refused[f"{row.email} (#{row.id})"] = [disorder]
+                    continue
+                try:
+                    fire(self.runtime, step, trigger, args, model=model)
+                except GuardFailed as refusal:
+                    refused[f"{row.email} (#{row.id})"] = refusal.reasons
+                    continue
+                steps.append(step)
+        batch = 500
+        for start in range(0, len(steps), batch):
+            chunk = steps[start : start + batch]
+            with self.db.transaction() as conn:
+                conflicts = write(conn, chunk, raise_conflict=False)
+            for step in chunk:
+                if step in conflicts:
+                    refused[f"{step.row.email} (#{step.row.id})"] = [
+                        "changed by someone else at the same time; try again"
+                    ]
+                else:
+                    advanced.append((step.row.id, step.row.state, step.state))
+            if progress:
+                progress(len(chunk))
         if refused:
             raise BulkRefused(refused, len(advanced))
         return BulkResult(advanced, refused, skipped)

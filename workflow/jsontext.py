@@ -20,9 +20,8 @@ import orjson
 
 __all__ = ["canonical", "dumps", "loads"]
 
-# Dates, times and dataclasses go to ``default`` (``str``), as they do with ``json``.
+# Dates, times and dataclasses go to ``default``, which refuses them as ``json`` does.
 _PASSTHROUGH = orjson.OPT_PASSTHROUGH_DATETIME | orjson.OPT_PASSTHROUGH_DATACLASS
-_CANONICAL = orjson.OPT_SORT_KEYS | _PASSTHROUGH
 
 
 def _refuse(value: Any) -> Any:
@@ -59,9 +58,9 @@ def canonical(value: Any) -> bytes:
     JSON written as its ``str``."""
     if _orjson_writes_alike(value):
         try:
-            return orjson.dumps(value, default=str, option=_CANONICAL)
+            return orjson.dumps(value, option=orjson.OPT_SORT_KEYS)
         except TypeError:
-            pass
+            pass  # keys that are not text, integers beyond 64 bits
     return json.dumps(
         value, sort_keys=True, ensure_ascii=False, separators=(",", ":"), default=str
     ).encode("utf-8")

@@ -194,16 +194,10 @@ class ParticipantRow:
 
     @classmethod
     def from_row(cls, row: Row[Any]) -> ParticipantRow:
-        # Filled in directly: a frozen dataclass's __init__ sets each of its twenty fields
-        # through object.__setattr__, which costs as much as reading the row. A row of the
-        # table's own columns in their order (``select(PARTICIPANTS)``) is taken whole; reading
-        # twenty attributes of a row one by one costs as much again.
+        if row._fields == _PARTICIPANT_COLUMNS:
+            return cls._from_columns(row)
         participant = object.__new__(cls)
         fields = participant.__dict__
-        if row._fields == _PARTICIPANT_COLUMNS:
-            fields.update(zip(_PARTICIPANT_COLUMNS, row, strict=True))
-            fields["facts"] = Facts.from_json(fields["facts"])
-            return participant
         for name in _PARTICIPANT_FIELDS:
             fields[name] = getattr(row, name)
         fields["facts"] = Facts.from_json(row.facts)
@@ -212,16 +206,20 @@ class ParticipantRow:
     @classmethod
     def from_rows(cls, result: Result[Any]) -> Iterator[ParticipantRow]:
         """Each row of ``result`` as :meth:`from_row` reads it, its columns looked at once."""
-        if tuple(result.keys()) != _PARTICIPANT_COLUMNS:
-            yield from map(cls.from_row, result)
-            return
-        facts = Facts.from_json
-        for row in result:
-            participant = object.__new__(cls)
-            fields = participant.__dict__
-            fields.update(zip(_PARTICIPANT_COLUMNS, row, strict=True))
-            fields["facts"] = facts(fields["facts"])
-            yield participant
+        whole = tuple(result.keys()) == _PARTICIPANT_COLUMNS
+        return map(cls._from_columns if whole else cls.from_row, result)
+
+    @classmethod
+    def _from_columns(cls, row: Row[Any]) -> ParticipantRow:
+        # Filled in directly: a frozen dataclass's __init__ sets each of its twenty fields
+        # through object.__setattr__, which costs as much as reading the row. A row of the
+        # table's own columns in their order (``select(PARTICIPANTS)``) is taken whole; reading
+        # twenty attributes of a row one by one costs as much again.
+        participant = object.__new__(cls)
+        fields = participant.__dict__
+        fields.update(zip(_PARTICIPANT_COLUMNS, row, strict=True))
+        fields["facts"] = Facts.from_json(fields["facts"])
+        return participant
 
 
 _PARTICIPANT_FIELDS = tuple(name for name in ParticipantRow.__dataclass_fields__ if name != "facts")
